@@ -1,0 +1,126 @@
+//! Access to the real Rucio server started by `cargo xtask rucio up` (or by `cargo xtask ci`).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rucio_client::{Environment, RucioClient, RucioConfig};
+
+/// The KEY=value lines of the kit's env file.
+pub struct Kit {
+    vars: HashMap<String, String>,
+}
+
+impl Kit {
+    /// Loads the running server's env file; fails (never skips) when there is none.
+    pub fn load() -> Self {
+        let path = std::env::var_os("RUCIO_TEST_ENV")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                let target = std::env::var_os("CARGO_TARGET_DIR")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+                target.join("rucio-server/env")
+            });
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+            panic!(
+                "this test needs the local Rucio server, but {} does not exist: start it with `cargo xtask rucio up` \
+                 (or run everything with `cargo xtask ci`)",
+                path.display()
+            )
+        });
+        let vars = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| {
+                let v = v
+                    .strip_prefix('\'')
+                    .and_then(|v| v.strip_suffix('\''))
+                    .unwrap_or(v);
+                (k.to_owned(), v.to_owned())
+            })
+            .collect();
+        Self { vars }
+    }
+
+    pub fn get(&self, key: &str) -> &str {
+        self.vars.get(key).unwrap_or_else(|| {
+            panic!("the kit env has no {key}: restart it with `cargo xtask rucio up`")
+        })
+    }
+
+    /// A rucio.cfg for userpass at the plain-HTTP port, with its token cache in `dir`.
+    pub fn userpass_cfg(
+        &self,
+        dir: &Path,
+        account: &str,
+        username: &str,
+        password: &str,
+    ) -> String {
+        format!(
+            "[client]\nrucio_host = {url}\nauth_host = {url}\nauth_type = userpass\naccount = {account}\n\
+             username = {username}\npassword = {password}\nrequest_retries = 1\nauth_token_file_path = {tok}\n",
+            url = self.get("RUCIO_URL"),
+            tok = dir.join(format!("token-{account}")).display()
+        )
+    }
+
+    pub fn config(&self, cfg: &str) -> RucioConfig {
+        RucioConfig::from_cfg_text(cfg, "test.cfg", &Environment::empty()).unwrap()
+    }
+
+    /// A client logged in as `root` (SERVICE account) with its own token cache.
+    pub fn root(&self, dir: &Path) -> RucioClient {
+        let cfg = self.userpass_cfg(
+            dir,
+            "root",
+            self.get("RUCIO_USERNAME"),
+            self.get("RUCIO_PASSWORD"),
+        );
+        RucioClient::new(self.config(&cfg)).unwrap()
+    }
+
+    /// A client logged in as `jdoe` (USER account).
+    pub fn jdoe(&self, dir: &Path) -> RucioClient {
+        let cfg = self.userpass_cfg(
+            dir,
+            "jdoe",
+            self.get("RUCIO_USER_USERNAME"),
+            self.get("RUCIO_USER_PASSWORD"),
+        );
+        RucioClient::new(self.config(&cfg)).unwrap()
+    }
+
+    /// The rule ids etc. the seed created.
+    pub fn seed(&self) -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(self.get("RUCIO_SEED_JSON")).unwrap())
+            .unwrap()
+    }
+
+    /// Registers a new file `test:<prefix>-<unique>` with replicas at `rses`, through the kit's
+    /// Python client, and returns its DID.
+    pub fn new_file(&self, prefix: &str, rses: &[&str]) -> String {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let name = format!("{prefix}-{}-{nanos}", std::process::id());
+        let out = std::process::Command::new(Path::new(self.get("RUCIO_VENV")).join("bin/python"))
+            .arg(Path::new(self.get("RUCIO_BASE")).join("lib/new_file.py"))
+            .args(["test", &name])
+            .args(rses)
+            .env("RUCIO_CONFIG", self.get("RUCIO_CLIENT_CONFIG"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "new_file.py failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        format!("test:{name}")
+    }
+
+    pub fn rule_id(&self, key: &str) -> String {
+        self.seed()["rules"][key].as_str().unwrap().to_owned()
+    }
+}

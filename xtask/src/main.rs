@@ -1,0 +1,105 @@
+//! Project automation: `cargo xtask <command>` (see `cargo xtask --help`).
+//!
+//! xtask drives the real test backends and the CI pipeline. It depends on no crate of the workspace,
+//! so it builds fast and keeps working while library code is broken.
+#![allow(clippy::print_stdout)] // printing is what a developer tool does
+
+mod ci;
+mod rucio;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Project automation for the rucio-mcp workspace"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run everything CI runs: fmt, clippy, the tests against a real Rucio, docs
+    Ci,
+    /// Start, stop or describe the local real Rucio server used by the tests
+    Rucio {
+        #[command(subcommand)]
+        action: rucio::Action,
+    },
+    /// Start the local Rucio and list its datasets with the `rucio-client` example
+    Demo,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Ci => ci::run_ci(),
+        Cmd::Rucio { action } => rucio::run_action(action, &rucio::Instance::dev()),
+        Cmd::Demo => demo(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn demo() -> Result<(), String> {
+    let instance = rucio::Instance::dev();
+    if !instance.is_running() {
+        rucio::up(&instance, &rucio::UpOptions::default())?;
+    }
+    println!(
+        "\n== listing datasets of scope data24 on the local Rucio ({}):",
+        instance.env_file().display()
+    );
+    run(Command::new(cargo())
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "rucio-client",
+            "--example",
+            "list_dids",
+            "--",
+            "data24:*",
+        ])
+        .env("RUCIO_CONFIG", instance.client_config()?)
+        .current_dir(root()))?;
+    println!("\nthe server keeps running; stop it with `cargo xtask rucio down`");
+    Ok(())
+}
+
+/// The workspace root, found from this crate's manifest directory at build time.
+pub(crate) fn root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.parent().unwrap_or(here).to_path_buf()
+}
+
+pub(crate) fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
+}
+
+pub(crate) fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+/// Runs a command to completion, inheriting stdio; a non-zero exit is an error naming the command.
+pub(crate) fn run(cmd: &mut Command) -> Result<(), String> {
+    let shown = format!("{cmd:?}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot start {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed ({status})"))
+    }
+}
