@@ -285,11 +285,26 @@ impl RucioClient {
     /// The token for the next request, logging in if there is none or it has expired.
     async fn token_for_request(&self) -> Result<(AuthToken, u64)> {
         let (token, generation) = self.read_token();
+        let config = &self.inner.config;
+        // OIDC tokens can only be refreshed while still valid, so with refresh on, renew early.
+        let renew_margin = if config.auth_type == AuthType::Oidc && config.oidc.refresh_active {
+            chrono::Duration::minutes(i64::from(config.oidc.refresh_before_exp_minutes))
+        } else {
+            chrono::Duration::seconds(30)
+        };
         match token {
-            Some(t)
-                if self.inner.fixed_token || !t.expires_within(chrono::Duration::seconds(30)) =>
-            {
+            Some(t) if self.inner.fixed_token || !t.expires_within(renew_margin) => {
                 Ok((t, generation))
+            }
+            Some(t) if !t.expires_within(chrono::Duration::seconds(30)) => {
+                match self.renew_token(generation).await {
+                    Ok(renewed) => Ok(renewed),
+                    Err(e) => {
+                        // An early refresh that fails leaves the still-valid token in use.
+                        tracing::debug!(error = %e, "early token renewal failed; using the current token");
+                        Ok((t, generation))
+                    }
+                }
             }
             _ => self.renew_token(generation).await,
         }
@@ -435,7 +450,8 @@ impl RucioClient {
                     err.to_string()
                 }
             };
-            let backoff = Duration::from_millis(250 * (1u64 << attempt.min(6))).min(MAX_BACKOFF);
+            let backoff =
+                Duration::from_millis(250 * (1u64 << (attempt - 1).min(6))).min(MAX_BACKOFF);
             tracing::warn!(url = %url, attempt, reason = %retry_reason, ?backoff, "retrying rucio request");
             tokio::time::sleep(backoff).await;
         }

@@ -126,14 +126,10 @@ impl Environment {
     pub fn from_process() -> Self {
         let vars: HashMap<String, String> = std::env::vars().collect();
         let uid = current_uid();
-        let user = ["LOGNAME", "USER", "LNAME", "USERNAME"]
-            .iter()
-            .find_map(|k| vars.get(*k).filter(|v| !v.is_empty()).cloned())
-            .or_else(|| uid.and_then(user_name_of));
         Self {
             vars,
             uid,
-            user,
+            user: uid.and_then(user_name_of),
             tmp_dir: Some(std::env::temp_dir()),
         }
     }
@@ -172,6 +168,17 @@ impl Environment {
 
     pub fn uid(&self) -> Option<u32> {
         self.uid
+    }
+
+    /// The user name Python's `getpass.getuser()` would give: the first of `LOGNAME`, `USER`,
+    /// `LNAME`, `USERNAME`, else the password database's name for the uid.
+    pub fn user_name(&self) -> String {
+        ["LOGNAME", "USER", "LNAME", "USERNAME"]
+            .iter()
+            .find_map(|k| self.nonempty(k))
+            .map(str::to_owned)
+            .or_else(|| self.user.clone())
+            .unwrap_or_else(|| "nobody".to_owned())
     }
 
     /// The directory Python's `tempfile.gettempdir()` would pick.
@@ -578,7 +585,7 @@ impl RucioConfig {
             Some(file) => file.parent().map(Path::to_path_buf).unwrap_or_default(),
             None => {
                 // Python: gettempdir()/<user>/.rucio_<user>[@vo]
-                let user = env.user.clone().unwrap_or_else(|| "nobody".into());
+                let user = env.user_name();
                 let mut dir = env.temp_dir().join(&user).join(format!(".rucio_{user}"));
                 if vo != DEFAULT_VO {
                     dir.set_file_name(format!(".rucio_{user}@{vo}"));

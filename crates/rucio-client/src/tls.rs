@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::RootCertStore;
+use rustls::SignatureScheme;
+use rustls::client::ResolvesClientCert;
+use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -86,24 +89,46 @@ pub(crate) fn client_config(
         ));
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Credentials(format!("TLS setup failed: {e}")))?
         .with_root_certificates(roots);
     let mut tls = match identity {
         None => builder.with_no_client_auth(),
         Some(id) => {
-            let source = id.source.display().to_string();
-            builder.with_client_auth_cert(id.chain, id.key).map_err(|e| {
+            let key = provider.key_provider.load_private_key(id.key).map_err(|e| {
                 Error::Credentials(format!(
-                    "the key of {source} cannot be used for TLS ({e}); RSA keys under 2048 bits are refused, \
-                     so create the proxy with `voms-proxy-init -bits 2048` or check that key and certificate match"
+                    "the private key in {} cannot be used ({e}): RSA keys need at least 2048 bits, so create \
+                     the proxy with `voms-proxy-init -bits 2048` (or `grid-proxy-init -bits 2048`)",
+                    id.source.display()
                 ))
-            })?
+            })?;
+            // `with_client_auth_cert` parses the certificate with webpki, which rejects the critical
+            // proxyCertInfo extension of grid proxies; the server, not us, judges the chain.
+            let certified = Arc::new(CertifiedKey::new(id.chain, key));
+            builder.with_client_cert_resolver(Arc::new(FixedClientCert(certified)))
         }
     };
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(tls)
+}
+
+/// Presents the one configured certificate chain whenever the server asks.
+#[derive(Debug)]
+struct FixedClientCert(Arc<CertifiedKey>);
+
+impl ResolvesClientCert for FixedClientCert {
+    fn resolve(
+        &self,
+        _acceptable_issuers: &[&[u8]],
+        _schemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
 }
 
 /// Adds a PEM bundle, or every CA file of a directory (hashed names like `a1b2c3d4.0`, or `.pem`/`.crt`).

@@ -20,7 +20,10 @@ pub struct AuthToken {
 }
 
 impl AuthToken {
+    /// A token; without a known expiry, a JWT's `exp` claim is used (read, not verified: it only
+    /// decides when to renew, never whether to trust).
     pub fn new(value: SecretString, expires_at: Option<DateTime<Utc>>) -> Self {
+        let expires_at = expires_at.or_else(|| jwt_expiry(value.expose_secret()));
         Self { value, expires_at }
     }
 
@@ -36,6 +39,18 @@ impl AuthToken {
     pub(crate) fn expires_within(&self, margin: chrono::Duration) -> bool {
         self.expires_at.is_some_and(|at| at - margin <= Utc::now())
     }
+}
+
+/// The `exp` claim of a JWT, without verifying the signature.
+pub(crate) fn jwt_expiry(token: &str) -> Option<DateTime<Utc>> {
+    use base64::Engine;
+    let mut parts = token.split('.');
+    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    DateTime::from_timestamp(claims.get("exp")?.as_i64()?, 0)
 }
 
 /// Parses `X-Rucio-Auth-Token-Expires`: Rucio sends RFC 1123 (`Sun, 22 Nov 2026 05:21:28 UTC`)
@@ -126,6 +141,27 @@ fn atomic_write(path: &Path, content: &str) -> std::io::Result<()> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn jwt_exp_claim_is_read() {
+        use base64::Engine;
+        let enc = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let jwt = format!(
+            "{}.{}.sig",
+            enc(r#"{"alg":"RS256"}"#),
+            enc(r#"{"sub":"a","exp":1900000000}"#)
+        );
+        assert_eq!(jwt_expiry(&jwt).unwrap().timestamp(), 1_900_000_000);
+        assert_eq!(
+            AuthToken::new(SecretString::from(jwt), None)
+                .expires_at
+                .unwrap()
+                .timestamp(),
+            1_900_000_000
+        );
+        assert!(jwt_expiry("root-ddmlab-unknown-abc").is_none());
+        assert!(jwt_expiry("a.!!!.c").is_none());
+    }
 
     #[test]
     fn expiry_formats() {

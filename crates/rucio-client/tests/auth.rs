@@ -265,3 +265,181 @@ async fn wlcg_bearer_token_from_the_environment() {
     let client = RucioClient::new(RucioConfig::from_cfg_text(&cfg, "t", &env).unwrap()).unwrap();
     assert_eq!(client.whoami().await.unwrap().account, "root");
 }
+
+/// Makes an RFC 3820 proxy of the kit's client certificate with `openssl`, as
+/// `voms-proxy-init` would (proxy certificate, its key, then the user certificate, in one file).
+fn make_proxy(kit: &Kit, dir: &Path, bits: u32) -> std::path::PathBuf {
+    let pki = |name: &str| Path::new(kit.get("RUCIO_X509_CERT")).with_file_name(name);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "[v3_proxy]\nbasicConstraints = critical,CA:FALSE\nkeyUsage = critical,digitalSignature,keyEncipherment\n\
+         proxyCertInfo = critical,language:id-ppl-inheritAll\n",
+    )
+    .unwrap();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        &format!("rsa:{bits}"),
+        "-nodes",
+        "-keyout",
+        "pkey.pem",
+        "-subj",
+        "/C=CH/O=Test/CN=Rucio Test Root/CN=424242",
+        "-out",
+        "p.csr",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "p.csr",
+        "-CA",
+        pki("client.crt").to_str().unwrap(),
+        "-CAkey",
+        pki("client.key").to_str().unwrap(),
+        "-set_serial",
+        "424242",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+        "-extensions",
+        "v3_proxy",
+        "-out",
+        "p.crt",
+    ]);
+    let mut pem = std::fs::read_to_string(dir.join("p.crt")).unwrap();
+    pem.push_str(&std::fs::read_to_string(dir.join("pkey.pem")).unwrap());
+    pem.push_str(&std::fs::read_to_string(pki("client.crt")).unwrap());
+    let proxy = dir.join(format!("x509up_u{bits}"));
+    std::fs::write(&proxy, pem).unwrap();
+    proxy
+}
+
+fn proxy_cfg(kit: &Kit, proxy: &Path, dir: &Path) -> RucioConfig {
+    let url = kit.get("RUCIO_TLS_URL");
+    let cfg = format!(
+        "[client]\nrucio_host = {url}\nauth_host = {url}\nauth_type = x509_proxy\naccount = root\nca_cert = {ca}\n\
+         client_x509_proxy = {proxy}\nauth_token_file_path = {tok}\n",
+        ca = kit.get("RUCIO_CA_CERT"),
+        proxy = proxy.display(),
+        tok = dir.join("token").display(),
+    );
+    kit.config(&cfg)
+}
+
+#[tokio::test]
+async fn x509_proxy_file_authenticates() {
+    let kit = Kit::load();
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = make_proxy(&kit, dir.path(), 2048);
+    let client = RucioClient::new(proxy_cfg(&kit, &proxy, dir.path())).unwrap();
+    assert_eq!(client.whoami().await.unwrap().account, "root");
+    assert_eq!(client.auth_type(), AuthType::X509Proxy);
+}
+
+#[tokio::test]
+async fn x509_proxy_with_a_weak_key_is_refused_clearly() {
+    let kit = Kit::load();
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = make_proxy(&kit, dir.path(), 1024);
+    let e = RucioClient::new(proxy_cfg(&kit, &proxy, dir.path())).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        matches!(e, Error::Credentials(_))
+            && msg.contains("2048")
+            && msg.contains(proxy.to_str().unwrap()),
+        "{msg}"
+    );
+}
+
+/// Runs the Python Rucio client of the kit's venv: `whoami` with the given config and environment.
+fn python_whoami(kit: &Kit, cfg: &Path, env: &[(&str, &str)]) -> Result<String, String> {
+    let out = std::process::Command::new(Path::new(kit.get("RUCIO_VENV")).join("bin/python"))
+        .args([
+            "-c",
+            "from rucio.client import Client; print(Client().whoami()['account'])",
+        ])
+        .env_clear()
+        .env("RUCIO_CONFIG", cfg)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_owned())
+    }
+}
+
+#[tokio::test]
+async fn token_cache_is_shared_with_the_python_client_at_its_default_place() {
+    let kit = Kit::load();
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp_str = tmp.path().to_str().unwrap();
+    // No auth_token_file_path: both clients derive TMPDIR/<user>/.rucio_<user>/auth_token_for_account_<account>.
+    let cfg = |password: &str| {
+        format!(
+            "[client]\nrucio_host = {url}\nauth_host = {url}\nauth_type = userpass\naccount = jdoe\nusername = jdoe\npassword = {password}\n",
+            url = kit.get("RUCIO_URL")
+        )
+    };
+    let env = [
+        ("TMPDIR", tmp_str),
+        ("USER", "tester"),
+        ("LOGNAME", "tester"),
+    ];
+    let our_env = Environment::empty()
+        .with_var("TMPDIR", tmp_str)
+        .with_var("USER", "tester");
+    let expected_file = tmp
+        .path()
+        .join("tester/.rucio_tester/auth_token_for_account_jdoe");
+
+    // Python logs in first; we reuse its token although our password is wrong.
+    let good_cfg = tmp.path().join("good.cfg");
+    std::fs::write(&good_cfg, cfg(kit.get("RUCIO_USER_PASSWORD"))).unwrap();
+    assert_eq!(python_whoami(&kit, &good_cfg, &env).unwrap(), "jdoe");
+    let python_token = std::fs::read_to_string(&expected_file).unwrap();
+    let ours =
+        RucioClient::new(RucioConfig::from_cfg_text(&cfg("wrong"), "bad.cfg", &our_env).unwrap())
+            .unwrap();
+    assert_eq!(ours.whoami().await.unwrap().account, "jdoe");
+    assert_eq!(
+        ours.current_token().unwrap().secret().expose_secret(),
+        python_token
+    );
+
+    // We log in after the cache is gone; Python reuses our token although its password is wrong.
+    std::fs::remove_file(&expected_file).unwrap();
+    let ours = RucioClient::new(
+        RucioConfig::from_cfg_text(&cfg(kit.get("RUCIO_USER_PASSWORD")), "good.cfg", &our_env)
+            .unwrap(),
+    )
+    .unwrap();
+    ours.whoami().await.unwrap();
+    let bad_cfg = tmp.path().join("bad.cfg");
+    std::fs::write(&bad_cfg, cfg("wrong")).unwrap();
+    assert_eq!(python_whoami(&kit, &bad_cfg, &env).unwrap(), "jdoe");
+    assert_eq!(
+        std::fs::read_to_string(&expected_file).unwrap(),
+        ours.current_token().unwrap().secret().expose_secret()
+    );
+}

@@ -9,6 +9,10 @@ use rucio_client::{
     Did, DidSearchType, Environment, Error, NewRule, RucioClient, RucioConfig, RucioErrorKind,
     TransportFailure,
 };
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn did(s: &str) -> Did {
@@ -176,9 +180,11 @@ async fn garbage_server(response: &'static [u8]) -> String {
 }
 
 fn garbage_client(url: &str) -> RucioClient {
-    let cfg = format!(
-        "[client]\nrucio_host = {url}\nauth_host = {url}\nauth_type = oidc\nrequest_retries = 0\n"
-    );
+    garbage_client_with(url, "request_retries = 0\n")
+}
+
+fn garbage_client_with(url: &str, extra: &str) -> RucioClient {
+    let cfg = format!("[client]\nrucio_host = {url}\nauth_host = {url}\nauth_type = oidc\n{extra}");
     let env = Environment::empty().with_var("BEARER_TOKEN", "not-a-real-token");
     RucioClient::builder(RucioConfig::from_cfg_text(&cfg, "t", &env).unwrap())
         .token_cache(false)
@@ -230,4 +236,81 @@ async fn html_error_page_and_non_json_body_are_clear_errors() {
         } => assert!(detail.contains("malformed JSON"), "{detail}"),
         other => panic!("expected an InvalidResponse, got {other:?}"),
     }
+}
+
+/// Answers the n-th connection with `answers[n]` (the last one from then on); counts connections.
+async fn scripted_server(answers: Vec<&'static [u8]>) -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            let answer = answers[n.min(answers.len() - 1)];
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket.write_all(answer).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    (format!("http://{addr}"), count)
+}
+
+const UNAVAILABLE: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+const PONG: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 21\r\nConnection: close\r\n\r\n{\"version\": \"41.5.1\"}";
+
+#[tokio::test]
+async fn idempotent_calls_retry_with_backoff_and_writes_do_not() {
+    let (url, count) = scripted_server(vec![UNAVAILABLE, UNAVAILABLE, PONG]).await;
+    let client = garbage_client_with(&url, "request_retries = 3\n");
+    let started = Instant::now();
+    assert_eq!(client.ping().await.unwrap().version, "41.5.1");
+    assert_eq!(count.load(Ordering::SeqCst), 3, "two 503s, then the answer");
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "retries wait before trying again"
+    );
+
+    let (url, count) = scripted_server(vec![UNAVAILABLE]).await;
+    let client = garbage_client_with(&url, "request_retries = 3\n");
+    let rule = NewRule::new(vec![Did::parse("s:n").unwrap().key()], 1, "X");
+    match client.add_rule(&rule).await.unwrap_err() {
+        Error::InvalidResponse { status: 503, .. } => {}
+        other => panic!("expected the 503 itself, got {other:?}"),
+    }
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        1,
+        "creating a rule is never sent twice"
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_times_out() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    // Accept and hold connections without answering.
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let client = garbage_client_with(&url, "request_retries = 0\nrequest_timeout = 1\n");
+    let started = Instant::now();
+    match client.ping().await.unwrap_err() {
+        Error::Transport {
+            failure: TransportFailure::Timeout,
+            ..
+        } => {}
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
 }
