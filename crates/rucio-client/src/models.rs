@@ -64,6 +64,20 @@ impl Serialize for RucioTime {
     }
 }
 
+/// A JSON value that the server may send encoded as a string; undecodable text stays a string.
+fn embedded_json<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    Ok(
+        match Option::<serde_json::Value>::deserialize(deserializer)? {
+            Some(serde_json::Value::String(text)) => {
+                Some(serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+            }
+            other => other,
+        },
+    )
+}
+
 /// The type of a data identifier.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -489,7 +503,10 @@ pub struct Subscription {
     pub name: String,
     pub account: Option<String>,
     pub state: Option<String>,
+    /// Rucio sends these two as JSON text inside a string; they arrive here decoded.
+    #[serde(default, deserialize_with = "embedded_json")]
     pub filter: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "embedded_json")]
     pub replication_rules: Option<serde_json::Value>,
     pub policyid: Option<i64>,
     pub comments: Option<String>,

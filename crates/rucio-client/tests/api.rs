@@ -595,10 +595,43 @@ async fn accounts_scopes_subscriptions() {
         .try_collect()
         .await
         .unwrap();
-    assert!(
-        subs.is_empty(),
-        "the seed creates no subscription: {subs:?}"
+    let seeded = &kit.seed()["subscription"];
+    let sub = subs
+        .iter()
+        .find(|s| s.name == seeded["name"])
+        .unwrap_or_else(|| panic!("seeded subscription missing: {subs:?}"));
+    assert_eq!(
+        (sub.id.as_deref(), sub.account.as_deref()),
+        (seeded["id"].as_str(), Some("root"))
     );
+    assert_eq!(
+        sub.replication_rules.as_ref().unwrap()[0]["rse_expression"],
+        "MOCK-POSIX2"
+    );
+    let by_name: Vec<_> = client
+        .list_subscriptions(None, Some("data24-to-posix2"))
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(by_name.len(), 1);
+    let by_both: Vec<_> = client
+        .list_subscriptions(Some("root"), Some("data24-to-posix2"))
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(by_both.len(), 1);
+    let of_jdoe: Vec<_> = client
+        .list_subscriptions(Some("jdoe"), None)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(of_jdoe.is_empty(), "{of_jdoe:?}");
     let none: Vec<_> = client
         .list_subscriptions(Some("root"), Some("nope"))
         .await
@@ -607,4 +640,12 @@ async fn accounts_scopes_subscriptions() {
         .await
         .unwrap();
     assert!(none.is_empty());
+    let rules: Vec<_> = client
+        .list_subscription_rules("root", "data24-to-posix2")
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(rules.is_empty(), "no transmogrifier runs here: {rules:?}");
 }

@@ -443,3 +443,40 @@ async fn token_cache_is_shared_with_the_python_client_at_its_default_place() {
         ours.current_token().unwrap().secret().expose_secret()
     );
 }
+
+#[tokio::test]
+async fn ca_directory_of_hashed_files_from_x509_cert_dir() {
+    let kit = Kit::load();
+    let dir = tempfile::tempdir().unwrap();
+    // The grid layout: CA certificates named <subject hash>.0, next to files that are not certificates.
+    let hash = std::process::Command::new("openssl")
+        .args(["x509", "-hash", "-noout", "-in", kit.get("RUCIO_CA_CERT")])
+        .output()
+        .unwrap();
+    let hash = String::from_utf8(hash.stdout).unwrap();
+    let certs = dir.path().join("certificates");
+    std::fs::create_dir(&certs).unwrap();
+    std::fs::copy(
+        kit.get("RUCIO_CA_CERT"),
+        certs.join(format!("{}.0", hash.trim())),
+    )
+    .unwrap();
+    std::fs::write(
+        certs.join(format!("{}.signing_policy", hash.trim())),
+        "access_id_CA X509 '/C=CH'",
+    )
+    .unwrap();
+    let url = kit.get("RUCIO_TLS_URL");
+    let cfg = format!(
+        "[client]\nrucio_host = {url}\nauth_host = {url}\nauth_type = x509\naccount = root\nclient_cert = {cert}\n\
+         client_key = {key}\nauth_token_file_path = {tok}\n",
+        cert = kit.get("RUCIO_X509_CERT"),
+        key = kit.get("RUCIO_X509_KEY"),
+        tok = dir.path().join("token").display(),
+    );
+    let env = Environment::empty().with_var("X509_CERT_DIR", certs.to_str().unwrap());
+    let config = RucioConfig::from_cfg_text(&cfg, "t", &env).unwrap();
+    assert_eq!(config.ca_cert_dir.as_deref(), Some(certs.as_path()));
+    let client = RucioClient::new(config).unwrap();
+    assert_eq!(client.whoami().await.unwrap().account, "root");
+}
