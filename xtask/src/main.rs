@@ -31,7 +31,7 @@ enum Cmd {
         #[command(subcommand)]
         action: rucio::Action,
     },
-    /// Start the local Rucio and list its datasets with the `rucio-client` example
+    /// Start the local Rucio (if needed) and tour it with the `rucio-client` example
     Demo,
 }
 
@@ -57,8 +57,7 @@ fn demo() -> Result<(), String> {
         rucio::up(&instance, &rucio::UpOptions::default())?;
     }
     println!(
-        "\n== listing datasets of scope data24 on the local Rucio ({}):",
-        instance.env_file().display()
+        "\n== a tour of the local Rucio through rucio-client (crates/rucio-client/examples/tour.rs)\n"
     );
     run(Command::new(cargo())
         .args([
@@ -67,13 +66,16 @@ fn demo() -> Result<(), String> {
             "-p",
             "rucio-client",
             "--example",
-            "list_dids",
+            "tour",
             "--",
-            "data24:*",
+            "data24",
         ])
         .env("RUCIO_CONFIG", instance.client_config()?)
         .current_dir(root()))?;
-    println!("\nthe server keeps running; stop it with `cargo xtask rucio down`");
+    println!(
+        "\nthe server keeps running: `cargo xtask rucio env` shows its address and test accounts,"
+    );
+    println!("`cargo xtask rucio down` stops it");
     Ok(())
 }
 

@@ -7,7 +7,17 @@ use futures_util::TryStreamExt;
 use rucio_client::{Did, DidSearchType, RucioClient, RucioConfig};
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let pattern = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "data24:*".to_owned());

@@ -700,6 +700,50 @@ mod tests {
     }
 
     #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let env = Environment::empty().with_var("BEARER_TOKEN", "tok-12345");
+        let cfg = RucioConfig::from_cfg_text(USERPASS, "test.cfg", &env).unwrap();
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        let env = env.with_var("RUCIO_AUTH_TYPE", "oidc");
+        let cfg = RucioConfig::from_cfg_text(USERPASS, "test.cfg", &env).unwrap();
+        assert!(cfg.discovered_token.is_some());
+        assert!(!format!("{cfg:?}").contains("tok-12345"));
+    }
+
+    #[test]
+    fn config_file_search_follows_rucio() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::fs::write(dir.path().join("etc/rucio.cfg"), USERPASS).unwrap();
+        let home = dir.path().to_str().unwrap();
+        let env = Environment::empty()
+            .with_var("VIRTUAL_ENV", "/nonexistent")
+            .with_var("RUCIO_HOME", home);
+        assert_eq!(
+            RucioConfig::find_file(&env).unwrap(),
+            dir.path().join("etc/rucio.cfg")
+        );
+        let cfg = RucioConfig::load_with(&env).unwrap();
+        assert_eq!(cfg.account.as_deref(), Some("alice"));
+        assert!(cfg.origin.ends_with("etc/rucio.cfg"));
+        let explicit = Environment::empty().with_var("RUCIO_CONFIG", "/x/my.cfg");
+        assert_eq!(
+            RucioConfig::find_file(&explicit).unwrap(),
+            PathBuf::from("/x/my.cfg")
+        );
+        let err =
+            RucioConfig::find_file(&Environment::empty().with_var("RUCIO_HOME", "/nonexistent"))
+                .unwrap_err();
+        assert!(
+            err.to_string().contains("/nonexistent/etc/rucio.cfg"),
+            "{err}"
+        );
+        let err = RucioConfig::load_with(&explicit).unwrap_err();
+        assert!(err.to_string().contains("/x/my.cfg"), "{err}");
+    }
+
+    #[test]
     fn environment_overrides_file() {
         let env = Environment::empty()
             .with_var("RUCIO_ACCOUNT", "bob")

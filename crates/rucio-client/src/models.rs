@@ -91,7 +91,8 @@ pub enum DidType {
 
 impl fmt::Display for DidType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        // `pad`, not `write_str`, so `{:<10}` aligns columns.
+        f.pad(match self {
             Self::File => "FILE",
             Self::Dataset => "DATASET",
             Self::Container => "CONTAINER",

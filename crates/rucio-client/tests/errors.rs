@@ -4,7 +4,7 @@
 mod common;
 
 use common::Kit;
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use rucio_client::{
     Did, DidSearchType, Environment, Error, NewRule, RucioClient, RucioConfig, RucioErrorKind,
     TransportFailure,
@@ -313,4 +313,49 @@ async fn a_server_that_never_answers_times_out() {
         other => panic!("expected a timeout, got {other:?}"),
     }
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn taking_50_of_a_million_reads_only_a_little() {
+    // A server offering a million 1 KiB documents; it counts what it managed to send.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = sent.clone();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 16 * 1024];
+        let _ = socket.read(&mut buf).await;
+        let head = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-json-stream\r\nConnection: close\r\n\r\n";
+        socket.write_all(head).await.unwrap();
+        let line = format!("\"{}\"\n", "x".repeat(1021));
+        for _ in 0..1_000_000 {
+            if socket.write_all(line.as_bytes()).await.is_err() {
+                break;
+            }
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+        let _ = done_tx.send(());
+    });
+    let client = garbage_client(&url);
+    let first: Vec<String> = client
+        .list_dids("x", &[], DidSearchType::All, false, None)
+        .await
+        .unwrap()
+        .take(50)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 50);
+    // Dropping the stream closes the connection; the server stops at its next write.
+    tokio::time::timeout(Duration::from_secs(30), done_rx)
+        .await
+        .unwrap()
+        .unwrap();
+    let written = sent.load(Ordering::SeqCst);
+    assert!(
+        written < 50_000,
+        "the server sent {written} documents for 50 taken: the stream is not lazy"
+    );
 }
