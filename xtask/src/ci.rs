@@ -10,10 +10,7 @@ use crate::{cargo, root, run};
 
 pub(crate) fn run_ci() -> Result<(), String> {
     let cargo = cargo();
-    step(
-        "fmt",
-        Command::new(&cargo).args(["fmt", "--all", "--check"]),
-    )?;
+    step("fmt", Command::new(&cargo).args(["fmt", "--all", "--check"]))?;
     step(
         "clippy",
         Command::new(&cargo).args([
@@ -39,9 +36,7 @@ pub(crate) fn run_ci() -> Result<(), String> {
     rucio::up(&instance, &UpOptions::default())?;
     let tests = step(
         "tests",
-        Command::new(&cargo)
-            .args(test_command(false))
-            .env("RUCIO_TEST_ENV", instance.env_file()),
+        Command::new(&cargo).args(test_command(false)).env("RUCIO_TEST_ENV", instance.env_file()),
     );
     let stopped = rucio::down(&instance);
     tests?;
@@ -59,13 +54,7 @@ pub(crate) fn run_ci() -> Result<(), String> {
 
 fn test_command(build_only: bool) -> Vec<&'static str> {
     let mut args = if nextest_available() {
-        vec![
-            "nextest",
-            "run",
-            "--workspace",
-            "--locked",
-            "--no-fail-fast",
-        ]
+        vec!["nextest", "run", "--workspace", "--locked", "--no-fail-fast"]
     } else {
         vec!["test", "--workspace", "--locked", "--no-fail-fast"]
     };

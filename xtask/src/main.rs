@@ -13,10 +13,7 @@ use std::process::{Command, ExitCode};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "cargo xtask",
-    about = "Project automation for the rucio-mcp workspace"
-)]
+#[command(name = "cargo xtask", about = "Project automation for the rucio-mcp workspace")]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -60,16 +57,7 @@ fn demo() -> Result<(), String> {
         "\n== a tour of the local Rucio through rucio-client (crates/rucio-client/examples/tour.rs)\n"
     );
     run(Command::new(cargo())
-        .args([
-            "run",
-            "--quiet",
-            "-p",
-            "rucio-client",
-            "--example",
-            "tour",
-            "--",
-            "data24",
-        ])
+        .args(["run", "--quiet", "-p", "rucio-client", "--example", "tour", "--", "data24"])
         .env("RUCIO_CONFIG", instance.client_config()?)
         .current_dir(root()))?;
     println!(
@@ -96,12 +84,6 @@ pub(crate) fn cargo() -> String {
 /// Runs a command to completion, inheriting stdio; a non-zero exit is an error naming the command.
 pub(crate) fn run(cmd: &mut Command) -> Result<(), String> {
     let shown = format!("{cmd:?}");
-    let status = cmd
-        .status()
-        .map_err(|e| format!("cannot start {shown}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{shown} failed ({status})"))
-    }
+    let status = cmd.status().map_err(|e| format!("cannot start {shown}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{shown} failed ({status})")) }
 }

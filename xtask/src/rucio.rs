@@ -45,16 +45,12 @@ pub(crate) struct Instance {
 impl Instance {
     /// The instance developers use by hand and tests find by default.
     pub(crate) fn dev() -> Self {
-        Self {
-            base: target_dir().join("rucio-server"),
-        }
+        Self { base: target_dir().join("rucio-server") }
     }
 
     /// A separate instance for `cargo xtask ci`, so CI never stops a developer's server.
     pub(crate) fn ci() -> Self {
-        Self {
-            base: target_dir().join("rucio-server-ci"),
-        }
+        Self { base: target_dir().join("rucio-server-ci") }
     }
 
     pub(crate) fn env_file(&self) -> PathBuf {
@@ -84,14 +80,8 @@ pub(crate) fn run_action(action: Action, instance: &Instance) -> Result<(), Stri
     match action {
         Action::Up(opts) => {
             if instance.is_running() {
-                println!(
-                    "already running; env file {}",
-                    instance.env_file().display()
-                );
-                print!(
-                    "{}",
-                    std::fs::read_to_string(instance.env_file()).unwrap_or_default()
-                );
+                println!("already running; env file {}", instance.env_file().display());
+                print!("{}", std::fs::read_to_string(instance.env_file()).unwrap_or_default());
                 return Ok(());
             }
             up(instance, &opts)
@@ -120,8 +110,7 @@ pub(crate) fn up(instance: &Instance, opts: &UpOptions) -> Result<(), String> {
         .env("VENV", &venv)
         .env("RUCIO_VERSION", RUCIO_VERSION);
     if !opts.no_oidc {
-        cmd.env("OIDC", "1")
-            .env("IDP_PORT", free_port()?.to_string());
+        cmd.env("OIDC", "1").env("IDP_PORT", free_port()?.to_string());
     }
     if !opts.no_tls {
         cmd.env("TLS_PORT", free_port()?.to_string());
@@ -132,18 +121,13 @@ pub(crate) fn up(instance: &Instance, opts: &UpOptions) -> Result<(), String> {
     );
     // up.sh prints the env on stdout; keep xtask's stdout for what the user asked for.
     run(cmd.stdout(std::process::Stdio::null()))?;
-    eprintln!(
-        "xtask: Rucio is up; env file {}",
-        instance.env_file().display()
-    );
+    eprintln!("xtask: Rucio is up; env file {}", instance.env_file().display());
     Ok(())
 }
 
 pub(crate) fn down(instance: &Instance) -> Result<(), String> {
     let kit = root().join("tests/fixtures/rucio-server");
-    run(Command::new(kit.join("down.sh"))
-        .arg("0")
-        .arg(&instance.base))
+    run(Command::new(kit.join("down.sh")).arg("0").arg(&instance.base))
 }
 
 /// A port that was free a moment ago. The kit refuses to start on a busy port, so a race shows as
@@ -151,8 +135,5 @@ pub(crate) fn down(instance: &Instance) -> Result<(), String> {
 fn free_port() -> Result<u16, String> {
     let listener =
         TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot find a free port: {e}"))?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| format!("cannot find a free port: {e}"))
+    listener.local_addr().map(|a| a.port()).map_err(|e| format!("cannot find a free port: {e}"))
 }

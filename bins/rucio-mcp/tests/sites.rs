@@ -5,10 +5,7 @@
 use std::process::{Command, Output};
 
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rucio-mcp"))
-        .args(args)
-        .output()
-        .expect("run rucio-mcp")
+    Command::new(env!("CARGO_BIN_EXE_rucio-mcp")).args(args).output().expect("run rucio-mcp")
 }
 
 const NAMES: [&str; 6] = ["escape", "atlas", "atlas-x509", "cms", "cms-x509", "dune"];
@@ -20,9 +17,7 @@ fn sites_lists_all_presets() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     for name in NAMES {
         assert!(
-            stdout
-                .lines()
-                .any(|l| l.split_whitespace().next() == Some(name)),
+            stdout.lines().any(|l| l.split_whitespace().next() == Some(name)),
             "{name} missing from:\n{stdout}"
         );
     }
@@ -34,10 +29,7 @@ fn sites_name_prints_cfg() {
     let out = run(&["sites", "atlas"]);
     assert!(out.status.success(), "{out:?}");
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        stdout.contains("voatlasrucio-server-prod.cern.ch"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("voatlasrucio-server-prod.cern.ch"), "{stdout}");
     assert!(stdout.starts_with("[client]"), "{stdout}");
 }
 

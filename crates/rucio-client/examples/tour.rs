@@ -19,9 +19,7 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let scope = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "data24".to_owned());
+    let scope = std::env::args().nth(1).unwrap_or_else(|| "data24".to_owned());
     let client = RucioClient::new(RucioConfig::load()?)?;
 
     let server = client.ping().await?;
@@ -35,23 +33,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let rses: Vec<_> = client.list_rses(None).await?.try_collect().await?;
-    println!(
-        "\nRSEs: {}",
-        rses.iter()
-            .map(|r| r.rse.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    println!("\nRSEs: {}", rses.iter().map(|r| r.rse.as_str()).collect::<Vec<_>>().join(", "));
 
     println!("\nDatasets in scope {scope}:");
     let datasets: Vec<_> = client
-        .list_dids_long(
-            &scope,
-            &[("name", "*")],
-            DidSearchType::Dataset,
-            false,
-            Some(20),
-        )
+        .list_dids_long(&scope, &[("name", "*")], DidSearchType::Dataset, false, Some(20))
         .await?
         .try_collect()
         .await?;
@@ -59,17 +45,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         let did = Did::new(&ds.scope, &ds.name)?;
         // `dynamic` counts the files of open datasets too.
         let info = client.get_did(&did, true).await?;
-        let replicas: Vec<_> = client
-            .list_dataset_replicas(&did, true)
-            .await?
-            .try_collect()
-            .await?;
+        let replicas: Vec<_> =
+            client.list_dataset_replicas(&did, true).await?.try_collect().await?;
         let rules: Vec<_> = client.list_did_rules(&did).await?.try_collect().await?;
-        let state = if info.open == Some(true) {
-            "open"
-        } else {
-            "closed"
-        };
+        let state = if info.open == Some(true) { "open" } else { "closed" };
         println!(
             "  {did}  {state}, {} files, {} bytes",
             info.length.unwrap_or(0),
@@ -84,10 +63,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
         for rule in rules {
-            println!(
-                "    rule {} -> {:<12} {}",
-                rule.id, rule.rse_expression, rule.state
-            );
+            println!("    rule {} -> {:<12} {}", rule.id, rule.rse_expression, rule.state);
         }
     }
     Ok(())

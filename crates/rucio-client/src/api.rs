@@ -92,10 +92,7 @@ impl RucioClient {
         recursive: bool,
         limit: Option<u64>,
     ) -> Result<ListStream<String>> {
-        self.stream(did_search(
-            scope, filters, did_type, recursive, limit, false,
-        )?)
-        .await
+        self.stream(did_search(scope, filters, did_type, recursive, limit, false)?).await
     }
 
     /// Like [`Self::list_dids`], with type, size and length of each result.
@@ -107,16 +104,12 @@ impl RucioClient {
         recursive: bool,
         limit: Option<u64>,
     ) -> Result<ListStream<DidSummary>> {
-        self.stream(did_search(
-            scope, filters, did_type, recursive, limit, true,
-        )?)
-        .await
+        self.stream(did_search(scope, filters, did_type, recursive, limit, true)?).await
     }
 
     /// The direct children of a dataset or container.
     pub async fn list_content(&self, did: &Did) -> Result<ListStream<DidRef>> {
-        self.stream(Call::get(&["dids", did.scope(), did.name(), "dids"]))
-            .await
+        self.stream(Call::get(&["dids", did.scope(), did.name(), "dids"])).await
     }
 
     /// All files below a DID, resolving containers.
@@ -130,8 +123,7 @@ impl RucioClient {
 
     /// The collections a DID is attached to.
     pub async fn list_parent_dids(&self, did: &Did) -> Result<ListStream<DidRef>> {
-        self.stream(Call::get(&["dids", did.scope(), did.name(), "parents"]))
-            .await
+        self.stream(Call::get(&["dids", did.scope(), did.name(), "parents"])).await
     }
 
     /// Metadata of a DID from one plugin (`DID_COLUMN`, `JSON`, `ALL`, ...).
@@ -149,8 +141,22 @@ impl RucioClient {
 
     /// The replication rules on a DID.
     pub async fn list_did_rules(&self, did: &Did) -> Result<ListStream<Rule>> {
-        self.stream(Call::get(&["dids", did.scope(), did.name(), "rules"]))
-            .await
+        self.stream(Call::get(&["dids", did.scope(), did.name(), "rules"])).await
+    }
+}
+
+/// Rule ids as the rule endpoints return them: one id, or a list of ids.
+fn rule_ids(value: serde_json::Value, endpoint: &str) -> Result<Vec<String>> {
+    let unexpected = |v: &serde_json::Value| {
+        Error::invalid(endpoint, 200, format!("expected rule ids, got {v}"))
+    };
+    match value {
+        serde_json::Value::String(id) => Ok(vec![id]),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| unexpected(v)))
+            .collect(),
+        other => Err(unexpected(&other)),
     }
 }
 
@@ -166,9 +172,7 @@ fn did_search(
         .query("type", did_type.as_str());
     for (key, value) in filters {
         if matches!(*key, "type" | "limit" | "long" | "recursive") {
-            return Err(Error::InvalidArgument(format!(
-                "`{key}` is not a metadata filter"
-            )));
+            return Err(Error::InvalidArgument(format!("`{key}` is not a metadata filter")));
         }
         call = call.query(key, value);
     }
@@ -190,9 +194,7 @@ impl RucioClient {
         query: &ReplicaQuery,
     ) -> Result<ListStream<FileReplicas>> {
         if dids.is_empty() {
-            return Err(Error::InvalidArgument(
-                "list_replicas needs at least one DID".into(),
-            ));
+            return Err(Error::InvalidArgument("list_replicas needs at least one DID".into()));
         }
         let mut body = json!({
             "dids": dids.iter().map(Did::key).collect::<Vec<_>>(),
@@ -211,12 +213,7 @@ impl RucioClient {
         if let Some(sort) = &query.sort {
             body["sort"] = json!(sort);
         }
-        self.stream(
-            Call::new(Method::POST, &["replicas", "list"])
-                .json(body)
-                .read_only(),
-        )
-        .await
+        self.stream(Call::new(Method::POST, &["replicas", "list"]).json(body).read_only()).await
     }
 
     /// Where a dataset has replicas, one entry per RSE. `deep` checks file replicas one by one.
@@ -238,20 +235,15 @@ impl RucioClient {
         dids: &[Did],
     ) -> Result<ListStream<DatasetReplica>> {
         let body = json!({ "dids": dids.iter().map(Did::key).collect::<Vec<_>>() });
-        self.stream(
-            Call::new(Method::POST, &["replicas", "datasets_bulk"])
-                .json(body)
-                .read_only(),
-        )
-        .await
+        self.stream(Call::new(Method::POST, &["replicas", "datasets_bulk"]).json(body).read_only())
+            .await
     }
 }
 
 /// Replication rules.
 impl RucioClient {
     pub async fn get_rule(&self, rule_id: &str) -> Result<Rule> {
-        self.json(Call::get(&["rules", not_empty("rule_id", rule_id)?]))
-            .await
+        self.json(Call::get(&["rules", not_empty("rule_id", rule_id)?])).await
     }
 
     /// Rules matching `filters` (`scope`, `account`, `state`, `rse_expression`, ...).
@@ -265,23 +257,19 @@ impl RucioClient {
 
     /// The history of all rules ever placed on a DID.
     pub async fn list_rule_history(&self, did: &Did) -> Result<ListStream<RuleHistoryEntry>> {
-        self.stream(Call::get(&["rules", did.scope(), did.name(), "history"]))
-            .await
+        self.stream(Call::get(&["rules", did.scope(), did.name(), "history"])).await
     }
 
     /// Creates rules; returns their ids (one per DID).
     pub async fn add_rule(&self, rule: &NewRule) -> Result<Vec<String>> {
         let body = serde_json::to_value(rule).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        self.json(Call::new(Method::POST, &["rules", ""]).json(body))
-            .await
+        self.json(Call::new(Method::POST, &["rules", ""]).json(body)).await
     }
 
     pub async fn update_rule(&self, rule_id: &str, update: &RuleUpdate) -> Result<()> {
         let options = update.to_options();
         if options.is_empty() {
-            return Err(Error::InvalidArgument(
-                "update_rule needs at least one change".into(),
-            ));
+            return Err(Error::InvalidArgument("update_rule needs at least one change".into()));
         }
         self.execute(
             Call::new(Method::PUT, &["rules", not_empty("rule_id", rule_id)?])
@@ -290,22 +278,16 @@ impl RucioClient {
         .await
     }
 
-    /// Lowers the number of copies; returns the id of the rule that replaces it.
+    /// Lowers the number of copies; returns the ids of the rules that replace it.
     pub async fn reduce_rule(
         &self,
         rule_id: &str,
         copies: u32,
         exclude_expression: Option<&str>,
-    ) -> Result<serde_json::Value> {
+    ) -> Result<Vec<String>> {
         let body = json!({ "copies": copies, "exclude_expression": exclude_expression });
-        self.json(
-            Call::new(
-                Method::POST,
-                &["rules", not_empty("rule_id", rule_id)?, "reduce"],
-            )
-            .json(body),
-        )
-        .await
+        let call = Call::new(Method::POST, &["rules", not_empty("rule_id", rule_id)?, "reduce"]);
+        rule_ids(self.json(call.json(body)).await?, "rules/{rule_id}/reduce")
     }
 
     /// Moves a rule to other RSEs by creating a child rule; returns the new rule's id.
@@ -315,25 +297,14 @@ impl RucioClient {
         rse_expression: &str,
         overrides: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<String> {
-        let body = json!({ "rule_id": rule_id, "rse_expression": not_empty("rse_expression", rse_expression)?, "override": overrides });
-        let value: serde_json::Value = self
-            .json(
-                Call::new(
-                    Method::POST,
-                    &["rules", not_empty("rule_id", rule_id)?, "move"],
-                )
-                .json(body),
-            )
-            .await?;
-        match value {
-            serde_json::Value::String(id) => Ok(id),
-            serde_json::Value::Array(items) => items
-                .first()
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-                .ok_or_else(|| Error::invalid("rules/move", 201, "no rule id in the answer")),
-            other => Ok(other.to_string()),
-        }
+        let rse_expression = not_empty("rse_expression", rse_expression)?;
+        let body =
+            json!({ "rule_id": rule_id, "rse_expression": rse_expression, "override": overrides });
+        let call = Call::new(Method::POST, &["rules", not_empty("rule_id", rule_id)?, "move"]);
+        let ids = rule_ids(self.json(call.json(body)).await?, "rules/{rule_id}/move")?;
+        ids.into_iter()
+            .next()
+            .ok_or_else(|| Error::invalid("rules/{rule_id}/move", 201, "no rule id in the answer"))
     }
 
     pub async fn approve_rule(&self, rule_id: &str) -> Result<()> {
@@ -385,31 +356,26 @@ impl RucioClient {
     }
 
     pub async fn get_rse(&self, rse: &str) -> Result<RseInfo> {
-        self.json(Call::get(&["rses", not_empty("rse", rse)?]))
-            .await
+        self.json(Call::get(&["rses", not_empty("rse", rse)?])).await
     }
 
     pub async fn list_rse_attributes(
         &self,
         rse: &str,
     ) -> Result<BTreeMap<String, serde_json::Value>> {
-        self.json(Call::get(&["rses", not_empty("rse", rse)?, "attr", ""]))
-            .await
+        self.json(Call::get(&["rses", not_empty("rse", rse)?, "attr", ""])).await
     }
 
     pub async fn get_rse_usage(&self, rse: &str) -> Result<ListStream<RseUsage>> {
-        self.stream(Call::get(&["rses", not_empty("rse", rse)?, "usage"]))
-            .await
+        self.stream(Call::get(&["rses", not_empty("rse", rse)?, "usage"])).await
     }
 
     pub async fn get_rse_limits(&self, rse: &str) -> Result<BTreeMap<String, serde_json::Value>> {
-        self.json(Call::get(&["rses", not_empty("rse", rse)?, "limits"]))
-            .await
+        self.json(Call::get(&["rses", not_empty("rse", rse)?, "limits"])).await
     }
 
     pub async fn get_rse_protocols(&self, rse: &str) -> Result<Vec<Protocol>> {
-        self.json(Call::get(&["rses", not_empty("rse", rse)?, "protocols"]))
-            .await
+        self.json(Call::get(&["rses", not_empty("rse", rse)?, "protocols"])).await
     }
 
     pub async fn get_distance(&self, source: &str, destination: &str) -> Result<Vec<Distance>> {
@@ -423,8 +389,7 @@ impl RucioClient {
     }
 
     pub async fn list_transfer_limits(&self) -> Result<ListStream<TransferLimit>> {
-        self.stream(Call::get(&["requests", "transfer_limits"]))
-            .await
+        self.stream(Call::get(&["requests", "transfer_limits"])).await
     }
 
     /// Transfer requests between two RSEs in the given states (e.g. `Q`, `S`, `F`, or names).
@@ -468,8 +433,7 @@ impl RucioClient {
     }
 
     pub async fn get_account(&self, account: &str) -> Result<Account> {
-        self.json(Call::get(&["accounts", not_empty("account", account)?]))
-            .await
+        self.json(Call::get(&["accounts", not_empty("account", account)?])).await
     }
 
     pub async fn list_accounts(
@@ -502,13 +466,7 @@ impl RucioClient {
         &self,
         account: &str,
     ) -> Result<BTreeMap<String, serde_json::Value>> {
-        self.json(Call::get(&[
-            "accounts",
-            not_empty("account", account)?,
-            "limits",
-            "local",
-        ]))
-        .await
+        self.json(Call::get(&["accounts", not_empty("account", account)?, "limits", "local"])).await
     }
 
     /// Local quota of an account at the RSEs of an expression.
@@ -529,12 +487,7 @@ impl RucioClient {
 
     /// Rules owned by an account.
     pub async fn list_account_rules(&self, account: &str) -> Result<ListStream<Rule>> {
-        self.stream(Call::get(&[
-            "accounts",
-            not_empty("account", account)?,
-            "rules",
-        ]))
-        .await
+        self.stream(Call::get(&["accounts", not_empty("account", account)?, "rules"])).await
     }
 
     pub async fn list_scopes(&self) -> Result<Vec<String>> {
@@ -542,13 +495,7 @@ impl RucioClient {
     }
 
     pub async fn list_scopes_for_account(&self, account: &str) -> Result<Vec<String>> {
-        self.json(Call::get(&[
-            "accounts",
-            not_empty("account", account)?,
-            "scopes",
-            "",
-        ]))
-        .await
+        self.json(Call::get(&["accounts", not_empty("account", account)?, "scopes", ""])).await
     }
 
     /// Subscriptions, by account and/or name. An unknown account or name gives an empty list,
@@ -558,10 +505,7 @@ impl RucioClient {
         account: Option<&str>,
         name: Option<&str>,
     ) -> Result<ListStream<Subscription>> {
-        let (account, name) = (
-            account.filter(|s| !s.is_empty()),
-            name.filter(|s| !s.is_empty()),
-        );
+        let (account, name) = (account.filter(|s| !s.is_empty()), name.filter(|s| !s.is_empty()));
         let call = match (account, name) {
             (Some(a), Some(n)) => Call::get(&["subscriptions", a, n]),
             (Some(a), None) => Call::get(&["subscriptions", a]),
@@ -569,10 +513,9 @@ impl RucioClient {
             (None, None) => Call::get(&["subscriptions", ""]),
         };
         match self.stream(call).await {
-            Err(Error::Server {
-                kind: crate::RucioErrorKind::SubscriptionNotFound,
-                ..
-            }) => Ok(Box::pin(futures_util::stream::empty())),
+            Err(Error::Server { kind: crate::RucioErrorKind::SubscriptionNotFound, .. }) => {
+                Ok(Box::pin(futures_util::stream::empty()))
+            }
             other => other,
         }
     }

@@ -62,16 +62,12 @@ pub(crate) async fn obtain_token(
 }
 
 fn login_required(client: &RucioClient) -> Error {
-    Error::LoginRequired {
-        account: client.account().unwrap_or("the default account").to_owned(),
-    }
+    Error::LoginRequired { account: client.account().unwrap_or("the default account").to_owned() }
 }
 
 fn header(name: &'static str, value: &str) -> Result<(HeaderName, HeaderValue)> {
     let mut v = HeaderValue::from_str(value).map_err(|_| {
-        Error::InvalidArgument(format!(
-            "{name} contains characters not allowed in a header"
-        ))
+        Error::InvalidArgument(format!("{name} contains characters not allowed in a header"))
     })?;
     v.set_sensitive(name.contains("password") || name.ends_with("auth-token"));
     Ok((HeaderName::from_static(name), v))
@@ -127,10 +123,8 @@ async fn x509(client: &RucioClient, path: &str) -> Result<AuthToken> {
 
 /// Exchanges a (possibly expired) OIDC token for a fresh one through the refresh token Rucio holds.
 async fn refresh(client: &RucioClient, old: &AuthToken) -> Result<AuthToken> {
-    let call = auth_call(
-        "oidc_refresh",
-        vec![header("x-rucio-auth-token", old.value.expose_secret())?],
-    );
+    let call =
+        auth_call("oidc_refresh", vec![header("x-rucio-auth-token", old.value.expose_secret())?]);
     token_call(client, call).await
 }
 
@@ -183,11 +177,7 @@ impl RucioClient {
             HeaderName::from_static("x-rucio-client-fetch-token"),
             HeaderValue::from_static("True"),
         );
-        Ok(OidcLogin {
-            client: self.clone(),
-            login_url,
-            poll,
-        })
+        Ok(OidcLogin { client: self.clone(), login_url, poll })
     }
 }
 
@@ -208,16 +198,10 @@ impl OidcLogin {
     /// Asks once whether the login finished. `Ok(Some(token))` stores the token in the client
     /// and the token cache; `Ok(None)` means the user has not signed in yet.
     pub async fn poll(&self) -> Result<Option<AuthToken>> {
-        let response = self
-            .client
-            .send_to(&self.poll, self.login_url.clone())
-            .await;
+        let response = self.client.send_to(&self.poll, self.login_url.clone()).await;
         let response = match response {
             Ok(r) => r,
-            Err(Error::Server {
-                kind: RucioErrorKind::CannotAuthenticate,
-                ..
-            }) => return Ok(None),
+            Err(Error::Server { kind: RucioErrorKind::CannotAuthenticate, .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
         let url = response.url().clone();

@@ -84,11 +84,8 @@ impl ClientBuilder {
     }
 
     pub fn build(self) -> Result<RucioClient> {
-        let identity = if self.bearer.is_some() {
-            None
-        } else {
-            ClientIdentity::from_config(&self.config)?
-        };
+        let identity =
+            if self.bearer.is_some() { None } else { ClientIdentity::from_config(&self.config)? };
         let tls = tls::client_config(&self.config, identity)?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
@@ -98,26 +95,14 @@ impl ClientBuilder {
             .redirect(same_origin_redirects())
             .build()
             .map_err(|e| Error::Credentials(format!("cannot build the HTTP client: {e}")))?;
-        let fixed_token = self.bearer.is_some();
         let mut config = self.config;
-        let initial = match self.bearer {
-            Some(token) => {
-                config.auth_type = AuthType::Bearer;
-                Some(AuthToken::new(token, None))
-            }
-            None => None,
-        };
-        let cache = (self.token_cache && !fixed_token).then(|| TokenCache::for_config(&config));
-        Ok(RucioClient {
-            inner: Arc::new(Inner {
-                http,
-                config: Arc::new(config),
-                token: RwLock::new((initial, 0)),
-                auth_lock: tokio::sync::Mutex::new(()),
-                cache,
-                fixed_token,
-            }),
-        })
+        let initial = self.bearer.map(|token| {
+            config.auth_type = AuthType::Bearer;
+            AuthToken::new(token, None)
+        });
+        let cache =
+            (self.token_cache && initial.is_none()).then(|| TokenCache::for_config(&config));
+        Ok(RucioClient::assemble(http, config, initial, cache))
     }
 }
 
@@ -163,10 +148,8 @@ pub(crate) struct Call {
 
 impl Call {
     pub(crate) fn new(method: Method, segments: &[&str]) -> Self {
-        let idempotent = matches!(
-            method,
-            Method::GET | Method::HEAD | Method::PUT | Method::DELETE
-        );
+        let idempotent =
+            matches!(method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE);
         Self {
             method,
             host: Host::Rucio,
@@ -225,14 +208,25 @@ impl RucioClient {
     pub fn with_bearer_token(&self, token: SecretString) -> Self {
         let mut config = (*self.inner.config).clone();
         config.auth_type = AuthType::Bearer;
+        Self::assemble(self.inner.http.clone(), config, Some(AuthToken::new(token, None)), None)
+    }
+
+    /// A caller-supplied `initial` token makes the client's identity fixed: never renewed.
+    fn assemble(
+        http: reqwest::Client,
+        config: RucioConfig,
+        initial: Option<AuthToken>,
+        cache: Option<TokenCache>,
+    ) -> Self {
+        let fixed_token = initial.is_some();
         Self {
             inner: Arc::new(Inner {
-                http: self.inner.http.clone(),
+                http,
                 config: Arc::new(config),
-                token: RwLock::new((Some(AuthToken::new(token, None)), 0)),
+                token: RwLock::new((initial, 0)),
                 auth_lock: tokio::sync::Mutex::new(()),
-                cache: None,
-                fixed_token: true,
+                cache,
+                fixed_token,
             }),
         }
     }
@@ -270,7 +264,8 @@ impl RucioClient {
         }
     }
 
-    pub(crate) fn store_token(&self, token: AuthToken, persist: bool) {
+    /// Makes `token` the one in use (and writes it to the cache when `persist`); returns its generation.
+    pub(crate) fn store_token(&self, token: AuthToken, persist: bool) -> u64 {
         if persist && let Some(cache) = &self.inner.cache {
             cache.write(&token, true);
         }
@@ -280,6 +275,7 @@ impl RucioClient {
         };
         guard.0 = Some(token);
         guard.1 += 1;
+        guard.1
     }
 
     /// The token for the next request, logging in if there is none or it has expired.
@@ -327,20 +323,17 @@ impl RucioClient {
                 status: 401,
             });
         }
-        let fresh_start = generation == 0;
+        let first_login = generation == 0;
         // Boxed: logging in sends requests, which may need a token in turn.
-        let token = Box::pin(crate::auth::obtain_token(
+        let (token, persist) = Box::pin(crate::auth::obtain_token(
             self,
             current.as_ref(),
-            fresh_start,
+            first_login,
             self.inner.cache.as_ref(),
         ))
         .await?;
-        let (_, new_generation) = {
-            self.store_token(token.0.clone(), token.1);
-            self.read_token()
-        };
-        Ok((token.0, new_generation))
+        let generation = self.store_token(token.clone(), persist);
+        Ok((token, generation))
     }
 
     pub(crate) fn url_for(&self, host: Host, segments: &[String]) -> Result<Url> {
@@ -396,11 +389,7 @@ impl RucioClient {
         token: Option<&AuthToken>,
     ) -> Result<reqwest::Response> {
         let config = &self.inner.config;
-        let attempts = if call.idempotent {
-            config.request_retries + 1
-        } else {
-            1
-        };
+        let attempts = if call.idempotent { config.request_retries + 1 } else { 1 };
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -499,13 +488,8 @@ pub(crate) async fn check_status(
 
 async fn server_error(response: reqwest::Response, url: &Url) -> Error {
     let status = response.status().as_u16();
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
+    let header =
+        |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let (mut class, mut message) = (header("ExceptionClass"), header("ExceptionMessage"));
     let content_type = header(CONTENT_TYPE.as_str()).unwrap_or_default();
     let body = read_capped(response, 64 * 1024).await.unwrap_or_default();
@@ -552,11 +536,7 @@ fn describe_body(content_type: &str, body: &[u8]) -> String {
 async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>> {
     let url = response.url().to_string();
     let mut out = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| Error::transport(&url, e))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(|e| Error::transport(&url, e))? {
         if out.len() + chunk.len() > cap {
             return Err(Error::invalid(
                 &url,
@@ -741,10 +721,7 @@ pub(crate) fn token_from_headers(headers: &HeaderMap) -> Option<AuthToken> {
         .get("X-Rucio-Auth-Token-Expires")
         .and_then(|v| v.to_str().ok())
         .and_then(parse_expiry);
-    Some(AuthToken::new(
-        SecretString::from(value.to_owned()),
-        expires_at,
-    ))
+    Some(AuthToken::new(SecretString::from(value.to_owned()), expires_at))
 }
 
 #[cfg(test)]
@@ -758,10 +735,7 @@ mod tests {
             "text/html; charset=utf-8",
             b"<html><head><title>500 Internal Server Error</title></head></html>",
         );
-        assert_eq!(
-            d,
-            "an HTML page instead of JSON (500 Internal Server Error)"
-        );
+        assert_eq!(d, "an HTML page instead of JSON (500 Internal Server Error)");
         assert_eq!(describe_body("", b""), "an empty body");
     }
 

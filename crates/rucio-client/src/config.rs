@@ -68,35 +68,16 @@ impl fmt::Display for AuthType {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    #[error(
-        "no rucio.cfg found: set RUCIO_CONFIG or create one of {}",
-        list_paths(searched)
-    )]
+    #[error("no rucio.cfg found: set RUCIO_CONFIG or create one of {}", list_paths(searched))]
     NotFound { searched: Vec<PathBuf> },
     #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{origin} line {line}: {reason}")]
-    Syntax {
-        origin: String,
-        line: usize,
-        reason: String,
-    },
+    Syntax { origin: String, line: usize, reason: String },
     #[error("{origin}: `{key}` is not set in [client]{hint}")]
-    Missing {
-        origin: String,
-        key: &'static str,
-        hint: &'static str,
-    },
+    Missing { origin: String, key: &'static str, hint: &'static str },
     #[error("{origin}: `{key}` = {value:?} is invalid: {reason}")]
-    Invalid {
-        origin: String,
-        key: &'static str,
-        value: String,
-        reason: String,
-    },
+    Invalid { origin: String, key: &'static str, value: String, reason: String },
     #[error(
         "auth_type `{0}` is not supported by this client; use userpass, x509, x509_proxy or oidc"
     )]
@@ -104,11 +85,7 @@ pub enum ConfigError {
 }
 
 fn list_paths(paths: &[PathBuf]) -> String {
-    paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
 /// A snapshot of what the process environment says, so configuration is a pure function of it
@@ -126,12 +103,7 @@ impl Environment {
     pub fn from_process() -> Self {
         let vars: HashMap<String, String> = std::env::vars().collect();
         let uid = current_uid();
-        Self {
-            vars,
-            uid,
-            user: uid.and_then(user_name_of),
-            tmp_dir: Some(std::env::temp_dir()),
-        }
+        Self { vars, uid, user: uid.and_then(user_name_of), tmp_dir: Some(std::env::temp_dir()) }
     }
 
     /// An empty environment (no variables, uid 0, user `nobody`): the start for tests.
@@ -217,9 +189,7 @@ impl Environment {
             rest = tail;
         }
         out.push_str(rest);
-        if let Some(home_rel) = out
-            .strip_prefix("~/")
-            .or(if out == "~" { Some("") } else { None })
+        if let Some(home_rel) = out.strip_prefix("~/").or(if out == "~" { Some("") } else { None })
             && let Some(home) = self.nonempty("HOME")
         {
             return Path::new(home).join(home_rel);
@@ -286,27 +256,17 @@ impl IniFile {
                 last_key = None;
                 continue;
             }
-            let section = current
-                .as_ref()
-                .ok_or_else(|| syntax("key outside of any [section]"))?;
-            let split = trimmed
-                .find(['=', ':'])
-                .ok_or_else(|| syntax("expected `key = value`"))?;
+            let section = current.as_ref().ok_or_else(|| syntax("key outside of any [section]"))?;
+            let split = trimmed.find(['=', ':']).ok_or_else(|| syntax("expected `key = value`"))?;
             let key = trimmed[..split].trim().to_ascii_lowercase();
             let value = trimmed[split + 1..].trim().to_owned();
             if key.is_empty() {
                 return Err(syntax("empty key"));
             }
-            sections
-                .entry(section.clone())
-                .or_default()
-                .insert(key.clone(), value);
+            sections.entry(section.clone()).or_default().insert(key.clone(), value);
             last_key = Some(key);
         }
-        Ok(Self {
-            origin: origin.to_owned(),
-            sections,
-        })
+        Ok(Self { origin: origin.to_owned(), sections })
     }
 
     pub fn get(&self, section: &str, key: &str) -> Option<&str> {
@@ -407,19 +367,13 @@ impl RucioConfig {
             .map(|dir| Path::new(dir).join("etc/rucio.cfg"))
             .chain(std::iter::once(PathBuf::from("/opt/rucio/etc/rucio.cfg")))
             .collect();
-        searched
-            .iter()
-            .find(|p| p.is_file())
-            .cloned()
-            .ok_or(ConfigError::NotFound { searched })
+        searched.iter().find(|p| p.is_file()).cloned().ok_or(ConfigError::NotFound { searched })
     }
 
     /// Reads one rucio.cfg file, with the environment's overrides applied.
     pub fn from_file(path: &Path, env: &Environment) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         Self::from_ini(&IniFile::parse(&text, &path.display().to_string())?, env)
     }
 
@@ -431,11 +385,7 @@ impl RucioConfig {
     /// Resolves `[client]` of `ini` plus the environment into a configuration.
     pub fn from_ini(ini: &IniFile, env: &Environment) -> Result<Self, ConfigError> {
         let origin = ini.origin().to_owned();
-        let get = |key: &str| {
-            ini.get("client", key)
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-        };
+        let get = |key: &str| ini.get("client", key).map(str::trim).filter(|v| !v.is_empty());
         let invalid = |key: &'static str, value: &str, reason: &str| ConfigError::Invalid {
             origin: origin.clone(),
             key,
@@ -471,11 +421,7 @@ impl RucioConfig {
                     hint: " (nor RUCIO_AUTH_TYPE): choose userpass, x509, x509_proxy or oidc",
                 })?;
                 AuthType::parse(raw).ok_or_else(|| {
-                    invalid(
-                        "auth_type",
-                        raw,
-                        "expected userpass, x509, x509_proxy or oidc",
-                    )
+                    invalid("auth_type", raw, "expected userpass, x509, x509_proxy or oidc")
                 })?
             }
         };
@@ -483,15 +429,8 @@ impl RucioConfig {
             return Err(ConfigError::UnsupportedAuthType(auth_type));
         }
 
-        let account = env
-            .nonempty("RUCIO_ACCOUNT")
-            .or_else(|| get("account"))
-            .map(str::to_owned);
-        let vo = env
-            .nonempty("RUCIO_VO")
-            .or_else(|| get("vo"))
-            .unwrap_or(DEFAULT_VO)
-            .to_owned();
+        let account = env.nonempty("RUCIO_ACCOUNT").or_else(|| get("account")).map(str::to_owned);
+        let vo = env.nonempty("RUCIO_VO").or_else(|| get("vo")).unwrap_or(DEFAULT_VO).to_owned();
         let bool_key = |key: &'static str, default: bool| -> Result<bool, ConfigError> {
             match get(key) {
                 None => Ok(default),
@@ -550,10 +489,9 @@ impl RucioConfig {
         let password = get("password").map(|p| SecretString::from(p.to_owned()));
         match auth_type {
             AuthType::UserPass => {
-                for (key, present) in [
-                    ("username", username.is_some()),
-                    ("password", password.is_some()),
-                ] {
+                for (key, present) in
+                    [("username", username.is_some()), ("password", password.is_some())]
+                {
                     if !present {
                         return Err(ConfigError::Missing {
                             origin,
@@ -593,11 +531,8 @@ impl RucioConfig {
                 dir
             }
         };
-        let discovered_token = if auth_type == AuthType::Oidc {
-            wlcg_token_discovery(env)
-        } else {
-            None
-        };
+        let discovered_token =
+            if auth_type == AuthType::Oidc { wlcg_token_discovery(env) } else { None };
 
         Ok(Self {
             origin,
@@ -626,16 +561,13 @@ impl RucioConfig {
     pub fn token_file(&self) -> PathBuf {
         match &self.auth_token_file_path {
             Some(path) => path.clone(),
-            None => self
-                .token_dir
-                .join(format!("auth_token_{}", self.token_suffix())),
+            None => self.token_dir.join(format!("auth_token_{}", self.token_suffix())),
         }
     }
 
     /// The file Rucio keeps the OIDC token's expiry (Unix seconds) in.
     pub fn token_expiry_file(&self) -> PathBuf {
-        self.token_dir
-            .join(format!("auth_token_exp_{}", self.token_suffix()))
+        self.token_dir.join(format!("auth_token_exp_{}", self.token_suffix()))
     }
 
     fn token_suffix(&self) -> String {
@@ -657,10 +589,7 @@ fn parse_bool(raw: &str) -> Option<bool> {
 /// WLCG bearer token discovery, in the order of the WLCG token specification (and Rucio).
 pub fn wlcg_token_discovery(env: &Environment) -> Option<SecretString> {
     let read = |path: &Path| {
-        std::fs::read_to_string(path)
-            .ok()
-            .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty())
+        std::fs::read_to_string(path).ok().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
     };
     if let Some(token) = env.nonempty("BEARER_TOKEN") {
         return Some(SecretString::from(token.to_owned()));
@@ -720,25 +649,16 @@ mod tests {
         let env = Environment::empty()
             .with_var("VIRTUAL_ENV", "/nonexistent")
             .with_var("RUCIO_HOME", home);
-        assert_eq!(
-            RucioConfig::find_file(&env).unwrap(),
-            dir.path().join("etc/rucio.cfg")
-        );
+        assert_eq!(RucioConfig::find_file(&env).unwrap(), dir.path().join("etc/rucio.cfg"));
         let cfg = RucioConfig::load_with(&env).unwrap();
         assert_eq!(cfg.account.as_deref(), Some("alice"));
         assert!(cfg.origin.ends_with("etc/rucio.cfg"));
         let explicit = Environment::empty().with_var("RUCIO_CONFIG", "/x/my.cfg");
-        assert_eq!(
-            RucioConfig::find_file(&explicit).unwrap(),
-            PathBuf::from("/x/my.cfg")
-        );
+        assert_eq!(RucioConfig::find_file(&explicit).unwrap(), PathBuf::from("/x/my.cfg"));
         let err =
             RucioConfig::find_file(&Environment::empty().with_var("RUCIO_HOME", "/nonexistent"))
                 .unwrap_err();
-        assert!(
-            err.to_string().contains("/nonexistent/etc/rucio.cfg"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("/nonexistent/etc/rucio.cfg"), "{err}");
         let err = RucioConfig::load_with(&explicit).unwrap_err();
         assert!(err.to_string().contains("/x/my.cfg"), "{err}");
     }
@@ -754,14 +674,8 @@ mod tests {
         let cfg = RucioConfig::from_cfg_text(USERPASS, "test.cfg", &env).unwrap();
         assert_eq!(cfg.account.as_deref(), Some("bob"));
         assert_eq!(cfg.auth_type, AuthType::Oidc);
-        assert_eq!(
-            cfg.discovered_token.as_ref().unwrap().expose_secret(),
-            "tok"
-        );
-        assert_eq!(
-            cfg.token_dir,
-            PathBuf::from("/scratch/nobody/.rucio_nobody@atl")
-        );
+        assert_eq!(cfg.discovered_token.as_ref().unwrap().expose_secret(), "tok");
+        assert_eq!(cfg.token_dir, PathBuf::from("/scratch/nobody/.rucio_nobody@atl"));
         assert_eq!(
             cfg.token_expiry_file(),
             PathBuf::from("/scratch/nobody/.rucio_nobody@atl/auth_token_exp_for_account_bob")
@@ -777,10 +691,7 @@ mod tests {
         )
         .unwrap_err();
         let msg = err.to_string();
-        assert!(
-            msg.contains("/etc/rucio.cfg") && msg.contains("rucio_host"),
-            "{msg}"
-        );
+        assert!(msg.contains("/etc/rucio.cfg") && msg.contains("rucio_host"), "{msg}");
     }
 
     #[test]
@@ -806,10 +717,7 @@ mod tests {
     fn gss_is_refused_clearly() {
         let text = USERPASS.replace("auth_type = userpass", "auth_type = gss");
         let err = RucioConfig::from_cfg_text(&text, "a.cfg", &Environment::empty()).unwrap_err();
-        assert!(matches!(
-            err,
-            ConfigError::UnsupportedAuthType(AuthType::Gss)
-        ));
+        assert!(matches!(err, ConfigError::UnsupportedAuthType(AuthType::Gss)));
         assert!(err.to_string().contains("not supported"));
     }
 
@@ -833,28 +741,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("bt_u0"), "xdg-token\n").unwrap();
         let env = Environment::empty().with_var("XDG_RUNTIME_DIR", dir.path().to_str().unwrap());
-        assert_eq!(
-            wlcg_token_discovery(&env).unwrap().expose_secret(),
-            "xdg-token"
-        );
+        assert_eq!(wlcg_token_discovery(&env).unwrap().expose_secret(), "xdg-token");
         std::fs::write(dir.path().join("file"), "file-token").unwrap();
-        let env = env.with_var(
-            "BEARER_TOKEN_FILE",
-            dir.path().join("file").to_str().unwrap(),
-        );
-        assert_eq!(
-            wlcg_token_discovery(&env).unwrap().expose_secret(),
-            "file-token"
-        );
+        let env = env.with_var("BEARER_TOKEN_FILE", dir.path().join("file").to_str().unwrap());
+        assert_eq!(wlcg_token_discovery(&env).unwrap().expose_secret(), "file-token");
     }
 
     #[test]
     fn ini_continuation_and_syntax_errors() {
         let ini = IniFile::parse("[client]\noidc_scope = openid\n  profile\n", "x").unwrap();
         assert_eq!(ini.get("client", "oidc_scope"), Some("openid\nprofile"));
-        let err = IniFile::parse("rucio_host = x\n", "x.cfg")
-            .unwrap_err()
-            .to_string();
+        let err = IniFile::parse("rucio_host = x\n", "x.cfg").unwrap_err().to_string();
         assert!(err.contains("x.cfg line 1"), "{err}");
     }
 

@@ -42,10 +42,9 @@ impl Did {
             Some((_, rest)) if rest.contains(':') => {
                 return Err(DidParseError::TooManyColons(raw.to_owned()));
             }
-            Some((scope, name)) => (
-                scope.to_owned(),
-                name.strip_suffix('/').unwrap_or(name).to_owned(),
-            ),
+            Some((scope, name)) => {
+                (scope.to_owned(), name.strip_suffix('/').unwrap_or(name).to_owned())
+            }
             None => {
                 let mut parts = raw.split('.');
                 let first = parts.next().unwrap_or_default();
@@ -75,10 +74,7 @@ impl Did {
     }
 
     pub fn key(&self) -> crate::models::DidKey {
-        crate::models::DidKey {
-            scope: self.scope.clone(),
-            name: self.name.clone(),
-        }
+        crate::models::DidKey { scope: self.scope.clone(), name: self.name.clone() }
     }
 }
 
@@ -112,10 +108,7 @@ mod tests {
         assert_eq!(d.scope(), "mc23_13p6TeV");
         let d = Did::parse("cont:name/").unwrap();
         assert_eq!(d.to_string(), "cont:name");
-        assert_eq!(
-            Did::parse("a:b:c"),
-            Err(DidParseError::TooManyColons("a:b:c".into()))
-        );
+        assert_eq!(Did::parse("a:b:c"), Err(DidParseError::TooManyColons("a:b:c".into())));
         assert_eq!(Did::parse(" "), Err(DidParseError::Empty));
         assert!(matches!(Did::parse(":x"), Err(DidParseError::EmptyPart(_))));
     }

@@ -88,12 +88,7 @@ impl fmt::Display for TransportFailure {
 pub enum Error {
     /// The server answered with one of its exceptions; `message` is the server's own text.
     #[error("{class}: {message}")]
-    Server {
-        kind: RucioErrorKind,
-        class: String,
-        message: String,
-        status: u16,
-    },
+    Server { kind: RucioErrorKind, class: String, message: String, status: u16 },
     /// No usable answer: connection refused, DNS, TLS, timeout, broken body.
     #[error("{failure} {url}: {source}")]
     Transport {
@@ -104,11 +99,7 @@ pub enum Error {
     },
     /// The server answered, but not with what the API promises (HTML, truncated JSON, ...).
     #[error("unexpected response from {url} (HTTP {status}): {detail}")]
-    InvalidResponse {
-        url: String,
-        status: u16,
-        detail: String,
-    },
+    InvalidResponse { url: String, status: u16, detail: String },
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// Local credentials could not be used (missing file, unreadable key, weak proxy key, ...).
@@ -142,19 +133,11 @@ impl Error {
 
     pub(crate) fn transport(url: &str, err: reqwest::Error) -> Self {
         let failure = classify_reqwest(&err);
-        Self::Transport {
-            failure,
-            url: url.to_owned(),
-            source: Box::new(err),
-        }
+        Self::Transport { failure, url: url.to_owned(), source: Box::new(err) }
     }
 
     pub(crate) fn invalid(url: &str, status: u16, detail: impl Into<String>) -> Self {
-        Self::InvalidResponse {
-            url: url.to_owned(),
-            status,
-            detail: detail.into(),
-        }
+        Self::InvalidResponse { url: url.to_owned(), status, detail: detail.into() }
     }
 }
 
@@ -181,9 +164,7 @@ fn chain_has_tls_error(err: &(dyn std::error::Error + 'static)) -> bool {
         if e.is::<rustls::Error>() {
             return true;
         }
-        if let Some(inner) = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::get_ref)
+        if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref)
             && chain_has_tls_error(inner)
         {
             return true;

@@ -42,11 +42,7 @@ pub fn parse_rucio_time(raw: &str) -> Option<NaiveDateTime> {
     FORMATS
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(raw, f).ok())
-        .or_else(|| {
-            chrono::DateTime::parse_from_rfc3339(raw)
-                .ok()
-                .map(|d| d.naive_utc())
-        })
+        .or_else(|| chrono::DateTime::parse_from_rfc3339(raw).ok().map(|d| d.naive_utc()))
 }
 
 impl<'de> Deserialize<'de> for RucioTime {
@@ -68,14 +64,12 @@ impl Serialize for RucioTime {
 fn embedded_json<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<serde_json::Value>, D::Error> {
-    Ok(
-        match Option::<serde_json::Value>::deserialize(deserializer)? {
-            Some(serde_json::Value::String(text)) => {
-                Some(serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
-            }
-            other => other,
-        },
-    )
+    Ok(match Option::<serde_json::Value>::deserialize(deserializer)? {
+        Some(serde_json::Value::String(text)) => {
+            Some(serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+        }
+        other => other,
+    })
 }
 
 /// The type of a data identifier.
@@ -538,10 +532,7 @@ mod tests {
         let a: RucioTime = serde_json::from_str("\"Sun, 22 Nov 2026 04:21:30 UTC\"").unwrap();
         let b: RucioTime = serde_json::from_str("\"2026-11-22T04:21:30\"").unwrap();
         assert_eq!(a, b);
-        assert_eq!(
-            serde_json::to_string(&a).unwrap(),
-            "\"2026-11-22T04:21:30Z\""
-        );
+        assert_eq!(serde_json::to_string(&a).unwrap(), "\"2026-11-22T04:21:30Z\"");
         assert!(serde_json::from_str::<RucioTime>("\"yesterday\"").is_err());
     }
 

@@ -63,11 +63,7 @@ impl ClientIdentity {
         }
         let key = PrivateKeyDer::from_pem_file(key_path)
             .map_err(|e| unreadable(key_path, "private key", &e))?;
-        Ok(Self {
-            chain,
-            key,
-            source: cert_path.to_owned(),
-        })
+        Ok(Self { chain, key, source: cert_path.to_owned() })
     }
 }
 
@@ -134,10 +130,7 @@ impl ResolvesClientCert for FixedClientCert {
 /// Adds a PEM bundle, or every CA file of a directory (hashed names like `a1b2c3d4.0`, or `.pem`/`.crt`).
 fn add_ca_path(roots: &mut RootCertStore, path: &Path) -> Result<()> {
     let cannot = |e: &dyn std::fmt::Display| {
-        Error::Credentials(format!(
-            "cannot read CA certificates from {}: {e}",
-            path.display()
-        ))
+        Error::Credentials(format!("cannot read CA certificates from {}: {e}", path.display()))
     };
     if path.is_dir() {
         let entries = std::fs::read_dir(path).map_err(|e| cannot(&e))?;
@@ -153,11 +146,7 @@ fn add_ca_path(roots: &mut RootCertStore, path: &Path) -> Result<()> {
     } else {
         let certs = CertificateDer::pem_file_iter(path).map_err(|e| cannot(&e))?;
         let (added, _) = roots.add_parsable_certificates(certs.flatten());
-        if added == 0 {
-            Err(cannot(&"no PEM certificate in it"))
-        } else {
-            Ok(())
-        }
+        if added == 0 { Err(cannot(&"no PEM certificate in it")) } else { Ok(()) }
     }
 }
 

@@ -72,10 +72,7 @@ pub(crate) struct TokenCache {
 
 impl TokenCache {
     pub(crate) fn for_config(config: &RucioConfig) -> Self {
-        Self {
-            file: config.token_file(),
-            expiry_file: config.token_expiry_file(),
-        }
+        Self { file: config.token_file(), expiry_file: config.token_expiry_file() }
     }
 
     pub(crate) fn read(&self) -> Option<AuthToken> {
@@ -84,13 +81,9 @@ impl TokenCache {
         if token.is_empty() {
             return None;
         }
-        let expires_at = std::fs::read_to_string(&self.expiry_file)
-            .ok()
-            .and_then(|t| parse_expiry(&t));
-        Some(AuthToken {
-            value: SecretString::from(token.to_owned()),
-            expires_at,
-        })
+        let expires_at =
+            std::fs::read_to_string(&self.expiry_file).ok().and_then(|t| parse_expiry(&t));
+        Some(AuthToken { value: SecretString::from(token.to_owned()), expires_at })
     }
 
     /// Writes the token atomically with mode 0600 in a 0700 directory, as the Python client does.
@@ -111,14 +104,8 @@ impl TokenCache {
 
 fn atomic_write(path: &Path, content: &str) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     let tmp = dir.join(format!(
         ".{}.tmp{}",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("token"),
@@ -146,17 +133,11 @@ mod tests {
     fn jwt_exp_claim_is_read() {
         use base64::Engine;
         let enc = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
-        let jwt = format!(
-            "{}.{}.sig",
-            enc(r#"{"alg":"RS256"}"#),
-            enc(r#"{"sub":"a","exp":1900000000}"#)
-        );
+        let jwt =
+            format!("{}.{}.sig", enc(r#"{"alg":"RS256"}"#), enc(r#"{"sub":"a","exp":1900000000}"#));
         assert_eq!(jwt_expiry(&jwt).unwrap().timestamp(), 1_900_000_000);
         assert_eq!(
-            AuthToken::new(SecretString::from(jwt), None)
-                .expires_at
-                .unwrap()
-                .timestamp(),
+            AuthToken::new(SecretString::from(jwt), None).expires_at.unwrap().timestamp(),
             1_900_000_000
         );
         assert!(jwt_expiry("root-ddmlab-unknown-abc").is_none());
@@ -165,10 +146,7 @@ mod tests {
 
     #[test]
     fn expiry_formats() {
-        assert_eq!(
-            parse_expiry("1700000000").unwrap().timestamp(),
-            1_700_000_000
-        );
+        assert_eq!(parse_expiry("1700000000").unwrap().timestamp(), 1_700_000_000);
         let t = parse_expiry("Sun, 22 Nov 2026 05:21:28 UTC").unwrap();
         assert_eq!(t.to_rfc3339(), "2026-11-22T05:21:28+00:00");
         assert!(parse_expiry("soon").is_none());
@@ -178,27 +156,16 @@ mod tests {
     fn cache_round_trip_with_private_permissions() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let cache = TokenCache {
-            file: dir.path().join("d/tok"),
-            expiry_file: dir.path().join("d/exp"),
-        };
+        let cache =
+            TokenCache { file: dir.path().join("d/tok"), expiry_file: dir.path().join("d/exp") };
         assert!(cache.read().is_none());
         let at = DateTime::from_timestamp(1_900_000_000, 0);
-        cache.write(
-            &AuthToken::new(SecretString::from("abc".to_owned()), at),
-            true,
-        );
+        cache.write(&AuthToken::new(SecretString::from("abc".to_owned()), at), true);
         let back = cache.read().unwrap();
         assert_eq!(back.value.expose_secret(), "abc");
         assert_eq!(back.expires_at, at);
-        let mode = std::fs::metadata(dir.path().join("d/tok"))
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(dir.path().join("d/tok")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(
-            std::fs::read_to_string(dir.path().join("d/tok")).unwrap(),
-            "abc"
-        );
+        assert_eq!(std::fs::read_to_string(dir.path().join("d/tok")).unwrap(), "abc");
     }
 }

@@ -16,19 +16,13 @@ async fn ping_and_whoami() {
     let kit = Kit::load();
     let dir = tempfile::tempdir().unwrap();
     let client = kit.root(dir.path());
-    assert_eq!(
-        client.ping().await.unwrap().version,
-        kit.get("RUCIO_VERSION")
-    );
+    assert_eq!(client.ping().await.unwrap().version, kit.get("RUCIO_VERSION"));
     let me = client.whoami().await.unwrap();
     assert_eq!(me.account, "root");
     assert_eq!(me.account_type.as_deref(), Some("SERVICE"));
     assert!(me.created_at.is_some());
     let jdoe = kit.jdoe(dir.path()).whoami().await.unwrap();
-    assert_eq!(
-        (jdoe.account.as_str(), jdoe.account_type.as_deref()),
-        ("jdoe", Some("USER"))
-    );
+    assert_eq!((jdoe.account.as_str(), jdoe.account_type.as_deref()), ("jdoe", Some("USER")));
 }
 
 #[tokio::test]
@@ -37,38 +31,19 @@ async fn dids_lookup_search_content_files_parents() {
     let dir = tempfile::tempdir().unwrap();
     let client = kit.root(dir.path());
 
-    let ds = client
-        .get_did(&did("data24:data24.run00001.DAOD"), true)
-        .await
-        .unwrap();
+    let ds = client.get_did(&did("data24:data24.run00001.DAOD"), true).await.unwrap();
     assert_eq!(ds.did_type, DidType::Dataset);
-    assert_eq!(
-        (ds.bytes, ds.length, ds.open),
-        (Some(6003), Some(3), Some(false))
-    );
+    assert_eq!((ds.bytes, ds.length, ds.open), (Some(6003), Some(3), Some(false)));
 
     let names: Vec<String> = client
-        .list_dids(
-            "data24",
-            &[("name", "data24.*")],
-            DidSearchType::Collection,
-            false,
-            None,
-        )
+        .list_dids("data24", &[("name", "data24.*")], DidSearchType::Collection, false, None)
         .await
         .unwrap()
         .try_collect()
         .await
         .unwrap();
-    for expected in [
-        "data24.run00001.DAOD",
-        "data24.run00002.DAOD",
-        "data24.physics_Main.DAOD",
-    ] {
-        assert!(
-            names.iter().any(|n| n == expected),
-            "{expected} missing from {names:?}"
-        );
+    for expected in ["data24.run00001.DAOD", "data24.run00002.DAOD", "data24.physics_Main.DAOD"] {
+        assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
     }
     assert!(
         !names.iter().any(|n| n.ends_with(".root")),
@@ -76,13 +51,7 @@ async fn dids_lookup_search_content_files_parents() {
     );
 
     let by_meta: Vec<String> = client
-        .list_dids(
-            "data24",
-            &[("run_number", "2")],
-            DidSearchType::Dataset,
-            false,
-            None,
-        )
+        .list_dids("data24", &[("run_number", "2")], DidSearchType::Dataset, false, None)
         .await
         .unwrap()
         .try_collect()
@@ -104,10 +73,7 @@ async fn dids_lookup_search_content_files_parents() {
         .await
         .unwrap();
     assert_eq!(long.len(), 1);
-    assert_eq!(
-        (long[0].did_type.clone(), long[0].bytes),
-        (DidType::Dataset, Some(6003))
-    );
+    assert_eq!((long[0].did_type.clone(), long[0].bytes), (DidType::Dataset, Some(6003)));
 
     let content: Vec<_> = client
         .list_content(&did("data24:data24.physics_Main.DAOD"))
@@ -116,17 +82,12 @@ async fn dids_lookup_search_content_files_parents() {
         .try_collect()
         .await
         .unwrap();
-    let mut children: Vec<_> = content
-        .iter()
-        .map(|c| (c.name.as_str(), c.did_type.clone()))
-        .collect();
+    let mut children: Vec<_> =
+        content.iter().map(|c| (c.name.as_str(), c.did_type.clone())).collect();
     children.sort_by(|a, b| a.0.cmp(b.0));
     assert_eq!(
         children,
-        [
-            ("data24.run00001.DAOD", DidType::Dataset),
-            ("data24.run00002.DAOD", DidType::Dataset)
-        ]
+        [("data24.run00001.DAOD", DidType::Dataset), ("data24.run00002.DAOD", DidType::Dataset)]
     );
 
     let files: Vec<_> = client
@@ -137,10 +98,7 @@ async fn dids_lookup_search_content_files_parents() {
         .await
         .unwrap();
     assert_eq!(files.len(), 3);
-    let first = files
-        .iter()
-        .find(|f| f.name == "data24.run00001.DAOD._000001.root")
-        .unwrap();
+    let first = files.iter().find(|f| f.name == "data24.run00001.DAOD._000001.root").unwrap();
     assert_eq!((first.bytes, first.events), (Some(1001), Some(10)));
     assert_eq!(first.adler32.as_ref().map(String::len), Some(8));
     // A container resolves to the files of its datasets.
@@ -203,13 +161,7 @@ async fn paging_reads_only_what_is_taken() {
     assert_eq!(page, all[2..5]);
     // The server-side limit stops the search early.
     let limited: Vec<String> = client
-        .list_dids(
-            "data24",
-            &[("name", "*")],
-            DidSearchType::All,
-            false,
-            Some(4),
-        )
+        .list_dids("data24", &[("name", "*")], DidSearchType::All, false, Some(4))
         .await
         .unwrap()
         .try_collect()
@@ -224,10 +176,7 @@ async fn replicas_of_files_and_datasets() {
     let dir = tempfile::tempdir().unwrap();
     let client = kit.root(dir.path());
     let replicas: Vec<_> = client
-        .list_replicas(
-            &[did("data24:data24.run00001.DAOD")],
-            &ReplicaQuery::default(),
-        )
+        .list_replicas(&[did("data24:data24.run00001.DAOD")], &ReplicaQuery::default())
         .await
         .unwrap()
         .try_collect()
@@ -236,10 +185,7 @@ async fn replicas_of_files_and_datasets() {
     assert_eq!(replicas.len(), 3);
     for r in &replicas {
         let pfns = &r.rses["MOCK-POSIX"];
-        assert!(
-            pfns[0].starts_with("file://") && pfns[0].contains(&r.name),
-            "{pfns:?}"
-        );
+        assert!(pfns[0].starts_with("file://") && pfns[0].contains(&r.name), "{pfns:?}");
         assert!(r.pfns.contains_key(&pfns[0]));
     }
     let query = ReplicaQuery {
@@ -254,14 +200,9 @@ async fn replicas_of_files_and_datasets() {
         .try_collect()
         .await
         .unwrap();
-    assert_eq!(
-        with_states[0].states.get("MOCK-POSIX").map(String::as_str),
-        Some("AVAILABLE")
-    );
-    let elsewhere = ReplicaQuery {
-        rse_expression: Some("MOCK-POSIX2".into()),
-        ..Default::default()
-    };
+    assert_eq!(with_states[0].states.get("MOCK-POSIX").map(String::as_str), Some("AVAILABLE"));
+    let elsewhere =
+        ReplicaQuery { rse_expression: Some("MOCK-POSIX2".into()), ..Default::default() };
     let none: Vec<_> = client
         .list_replicas(&[did("test:file_1.txt")], &elsewhere)
         .await
@@ -279,10 +220,7 @@ async fn replicas_of_files_and_datasets() {
         .await
         .unwrap();
     // Without `deep`, Rucio reports its collection-replica table, which no daemon fills here.
-    assert_eq!(
-        ds.iter().map(|r| r.rse.as_str()).collect::<Vec<_>>(),
-        ["MOCK-POSIX"]
-    );
+    assert_eq!(ds.iter().map(|r| r.rse.as_str()).collect::<Vec<_>>(), ["MOCK-POSIX"]);
     let deep: Vec<_> = client
         .list_dataset_replicas(&did("data24:data24.run00001.DAOD"), true)
         .await
@@ -293,12 +231,7 @@ async fn replicas_of_files_and_datasets() {
     assert_eq!(deep.len(), 1);
     let d = &deep[0];
     assert_eq!(
-        (
-            d.rse.as_str(),
-            d.available_length,
-            d.available_bytes,
-            d.state.as_deref()
-        ),
+        (d.rse.as_str(), d.available_length, d.available_bytes, d.state.as_deref()),
         ("MOCK-POSIX", Some(3), Some(6003), Some("AVAILABLE"))
     );
     let bulk: Vec<_> = client
@@ -311,10 +244,7 @@ async fn replicas_of_files_and_datasets() {
         .try_collect()
         .await
         .unwrap();
-    assert!(
-        bulk.iter().any(|r| r.name == "data24.run00002.DAOD"),
-        "{bulk:?}"
-    );
+    assert!(bulk.iter().any(|r| r.name == "data24.run00002.DAOD"), "{bulk:?}");
 }
 
 #[tokio::test]
@@ -324,17 +254,12 @@ async fn rules_and_locks() {
     let client = kit.root(dir.path());
     let ok_rule = kit.rule_id("data24.run00001.DAOD@MOCK-POSIX");
     let rule = client.get_rule(&ok_rule).await.unwrap();
-    assert_eq!(
-        (rule.state.as_str(), rule.locks_ok_cnt, rule.copies),
-        ("OK", Some(3), 1)
-    );
+    assert_eq!((rule.state.as_str(), rule.locks_ok_cnt, rule.copies), ("OK", Some(3), 1));
     assert_eq!(rule.comments.as_deref(), Some("pin on source"));
     assert!(rule.created_at.is_some());
 
-    let replicating = client
-        .get_rule(&kit.rule_id("data24.run00002.DAOD@MOCK-POSIX2"))
-        .await
-        .unwrap();
+    let replicating =
+        client.get_rule(&kit.rule_id("data24.run00002.DAOD@MOCK-POSIX2")).await.unwrap();
     assert_eq!(replicating.state, "REPLICATING");
     assert!(replicating.expires_at.is_some());
 
@@ -354,13 +279,8 @@ async fn rules_and_locks() {
         .await
         .unwrap();
     assert!(by_state.iter().all(|r| r.state == "REPLICATING") && !by_state.is_empty());
-    let of_account: Vec<_> = client
-        .list_account_rules("root")
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let of_account: Vec<_> =
+        client.list_account_rules("root").await.unwrap().try_collect().await.unwrap();
     assert!(of_account.len() >= 3);
     let history: Vec<_> = client
         .list_rule_history(&did("data24:data24.run00001.DAOD"))
@@ -379,22 +299,12 @@ async fn rules_and_locks() {
         .await
         .unwrap();
     assert!(
-        locks
-            .iter()
-            .any(|l| l.rule_id == ok_rule && l.rse.as_deref() == Some("MOCK-POSIX")),
+        locks.iter().any(|l| l.rule_id == ok_rule && l.rse.as_deref() == Some("MOCK-POSIX")),
         "{locks:?}"
     );
-    let at_rse: Vec<_> = client
-        .get_dataset_locks_by_rse("MOCK-POSIX")
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
-    assert!(
-        at_rse.iter().any(|l| l.name == "data24.run00001.DAOD"),
-        "{at_rse:?}"
-    );
+    let at_rse: Vec<_> =
+        client.get_dataset_locks_by_rse("MOCK-POSIX").await.unwrap().try_collect().await.unwrap();
+    assert!(at_rse.iter().any(|l| l.name == "data24.run00001.DAOD"), "{at_rse:?}");
 }
 
 #[tokio::test]
@@ -402,37 +312,16 @@ async fn rses_and_transfers() {
     let kit = Kit::load();
     let dir = tempfile::tempdir().unwrap();
     let client = kit.root(dir.path());
-    let all: Vec<_> = client
-        .list_rses(None)
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let all: Vec<_> = client.list_rses(None).await.unwrap().try_collect().await.unwrap();
     let names: Vec<_> = all.iter().map(|r| r.rse.as_str()).collect();
-    assert!(
-        names.contains(&"MOCK-POSIX") && names.contains(&"MOCK-POSIX2"),
-        "{names:?}"
-    );
-    let tier1: Vec<_> = client
-        .list_rses(Some("tier=1"))
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
-    assert_eq!(
-        tier1.iter().map(|r| r.rse.as_str()).collect::<Vec<_>>(),
-        ["MOCK-POSIX"]
-    );
+    assert!(names.contains(&"MOCK-POSIX") && names.contains(&"MOCK-POSIX2"), "{names:?}");
+    let tier1: Vec<_> =
+        client.list_rses(Some("tier=1")).await.unwrap().try_collect().await.unwrap();
+    assert_eq!(tier1.iter().map(|r| r.rse.as_str()).collect::<Vec<_>>(), ["MOCK-POSIX"]);
 
     let rse = client.get_rse("MOCK-POSIX").await.unwrap();
     assert_eq!(
-        (
-            rse.rse_type.as_deref(),
-            rse.deterministic,
-            rse.availability_write
-        ),
+        (rse.rse_type.as_deref(), rse.deterministic, rse.availability_write),
         (Some("DISK"), Some(true), Some(true))
     );
     assert_eq!(rse.protocols[0].scheme, "file");
@@ -441,13 +330,8 @@ async fn rses_and_transfers() {
     assert_eq!(attrs["tier"], "1");
     assert_eq!(attrs["istape"], false);
 
-    let usage: Vec<_> = client
-        .get_rse_usage("MOCK-POSIX")
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let usage: Vec<_> =
+        client.get_rse_usage("MOCK-POSIX").await.unwrap().try_collect().await.unwrap();
     let storage = usage.iter().find(|u| u.source == "storage").unwrap();
     assert_eq!(storage.used, Some(1 << 30));
     assert!(usage.iter().any(|u| u.source == "rucio"));
@@ -456,24 +340,12 @@ async fn rses_and_transfers() {
     assert_eq!(limits["MinFreeSpace"], 10_485_760);
     let protocols = client.get_rse_protocols("MOCK-POSIX2").await.unwrap();
     assert_eq!(protocols[0].scheme, "file");
-    assert_eq!(
-        protocols[0].implementation.as_deref(),
-        Some("rucio.rse.protocols.posix.Default")
-    );
-    let distance = client
-        .get_distance("MOCK-POSIX", "MOCK-POSIX2")
-        .await
-        .unwrap();
+    assert_eq!(protocols[0].implementation.as_deref(), Some("rucio.rse.protocols.posix.Default"));
+    let distance = client.get_distance("MOCK-POSIX", "MOCK-POSIX2").await.unwrap();
     assert_eq!(distance[0].distance, Some(1));
 
     // No transfer machinery runs here: the calls work and the lists are empty.
-    let limits: Vec<_> = client
-        .list_transfer_limits()
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let limits: Vec<_> = client.list_transfer_limits().await.unwrap().try_collect().await.unwrap();
     assert!(limits.is_empty(), "{limits:?}");
     let requests: Vec<_> = client
         .list_requests("MOCK-POSIX", "MOCK-POSIX2", &["Q", "S"])
@@ -482,11 +354,7 @@ async fn rses_and_transfers() {
         .try_collect()
         .await
         .unwrap();
-    assert!(
-        requests
-            .iter()
-            .all(|r| r.dest_rse.as_deref().is_none_or(|d| d == "MOCK-POSIX2"))
-    );
+    assert!(requests.iter().all(|r| r.dest_rse.as_deref().is_none_or(|d| d == "MOCK-POSIX2")));
     let history: Vec<_> = client
         .list_requests_history("MOCK-POSIX", "MOCK-POSIX2", &["D"], 0, 10)
         .await
@@ -502,45 +370,17 @@ async fn accounts_scopes_subscriptions() {
     let kit = Kit::load();
     let dir = tempfile::tempdir().unwrap();
     let client = kit.root(dir.path());
-    let accounts: Vec<_> = client
-        .list_accounts(None, None)
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let accounts: Vec<_> =
+        client.list_accounts(None, None).await.unwrap().try_collect().await.unwrap();
     assert!(
-        accounts
-            .iter()
-            .any(|a| a.account == "jdoe" && a.account_type.as_deref() == Some("USER"))
+        accounts.iter().any(|a| a.account == "jdoe" && a.account_type.as_deref() == Some("USER"))
     );
-    let users: Vec<_> = client
-        .list_accounts(Some("USER"), None)
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
-    assert!(
-        users
-            .iter()
-            .all(|a| a.account_type.as_deref() == Some("USER"))
-            && !users.is_empty()
-    );
-    let by_identity: Vec<_> = client
-        .list_accounts(None, Some("jdoe"))
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
-    assert_eq!(
-        by_identity
-            .iter()
-            .map(|a| a.account.as_str())
-            .collect::<Vec<_>>(),
-        ["jdoe"]
-    );
+    let users: Vec<_> =
+        client.list_accounts(Some("USER"), None).await.unwrap().try_collect().await.unwrap();
+    assert!(users.iter().all(|a| a.account_type.as_deref() == Some("USER")) && !users.is_empty());
+    let by_identity: Vec<_> =
+        client.list_accounts(None, Some("jdoe")).await.unwrap().try_collect().await.unwrap();
+    assert_eq!(by_identity.iter().map(|a| a.account.as_str()).collect::<Vec<_>>(), ["jdoe"]);
 
     let jdoe = client.get_account("jdoe").await.unwrap();
     assert_eq!(
@@ -548,13 +388,8 @@ async fn accounts_scopes_subscriptions() {
         (Some("jdoe@example.org"), Some("ACTIVE"))
     );
 
-    let usage: Vec<_> = client
-        .get_local_account_usage("root", None)
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let usage: Vec<_> =
+        client.get_local_account_usage("root", None).await.unwrap().try_collect().await.unwrap();
     let posix = usage.iter().find(|u| u.rse == "MOCK-POSIX").unwrap();
     assert!(
         posix.bytes.unwrap_or(0) > 0 && posix.bytes_limit == Some(10.0 * 1024f64.powi(4)),
@@ -567,47 +402,27 @@ async fn accounts_scopes_subscriptions() {
         .try_collect()
         .await
         .unwrap();
-    assert_eq!(
-        one.iter().map(|u| u.rse.as_str()).collect::<Vec<_>>(),
-        ["MOCK-POSIX2"]
-    );
+    assert_eq!(one.iter().map(|u| u.rse.as_str()).collect::<Vec<_>>(), ["MOCK-POSIX2"]);
 
     let limits = client.get_local_account_limits("jdoe").await.unwrap();
     assert_eq!(limits["MOCK-POSIX"], 1_099_511_627_776u64);
-    let limit = client
-        .get_local_account_limit("root", "MOCK-POSIX2")
-        .await
-        .unwrap();
+    let limit = client.get_local_account_limit("root", "MOCK-POSIX2").await.unwrap();
     assert_eq!(limit["MOCK-POSIX2"], 10_995_116_277_760u64);
 
     let mut scopes = client.list_scopes().await.unwrap();
     scopes.sort();
     assert_eq!(scopes, ["data24", "test", "user.jdoe"]);
-    assert_eq!(
-        client.list_scopes_for_account("jdoe").await.unwrap(),
-        ["user.jdoe"]
-    );
+    assert_eq!(client.list_scopes_for_account("jdoe").await.unwrap(), ["user.jdoe"]);
 
-    let subs: Vec<_> = client
-        .list_subscriptions(None, None)
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let subs: Vec<_> =
+        client.list_subscriptions(None, None).await.unwrap().try_collect().await.unwrap();
     let seeded = &kit.seed()["subscription"];
     let sub = subs
         .iter()
         .find(|s| s.name == seeded["name"])
         .unwrap_or_else(|| panic!("seeded subscription missing: {subs:?}"));
-    assert_eq!(
-        (sub.id.as_deref(), sub.account.as_deref()),
-        (seeded["id"].as_str(), Some("root"))
-    );
-    assert_eq!(
-        sub.replication_rules.as_ref().unwrap()[0]["rse_expression"],
-        "MOCK-POSIX2"
-    );
+    assert_eq!((sub.id.as_deref(), sub.account.as_deref()), (seeded["id"].as_str(), Some("root")));
+    assert_eq!(sub.replication_rules.as_ref().unwrap()[0]["rse_expression"], "MOCK-POSIX2");
     let by_name: Vec<_> = client
         .list_subscriptions(None, Some("data24-to-posix2"))
         .await
@@ -624,13 +439,8 @@ async fn accounts_scopes_subscriptions() {
         .await
         .unwrap();
     assert_eq!(by_both.len(), 1);
-    let of_jdoe: Vec<_> = client
-        .list_subscriptions(Some("jdoe"), None)
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let of_jdoe: Vec<_> =
+        client.list_subscriptions(Some("jdoe"), None).await.unwrap().try_collect().await.unwrap();
     assert!(of_jdoe.is_empty(), "{of_jdoe:?}");
     let none: Vec<_> = client
         .list_subscriptions(Some("root"), Some("nope"))

@@ -30,10 +30,7 @@ async fn x509_certificate_through_the_tls_port() {
     assert_eq!(me.account, "root");
     let token = client.current_token().unwrap();
     assert!(
-        token
-            .secret()
-            .expose_secret()
-            .contains("CN=Rucio Test Root"),
+        token.secret().expose_secret().contains("CN=Rucio Test Root"),
         "an x509 token names the DN"
     );
     assert!(token.expires_at().is_some());
@@ -48,10 +45,7 @@ async fn x509_without_trusting_the_server_ca_is_a_tls_error() {
         cert = kit.get("RUCIO_X509_CERT"),
         key = kit.get("RUCIO_X509_KEY"),
     );
-    let client = RucioClient::builder(kit.config(&cfg))
-        .token_cache(false)
-        .build()
-        .unwrap();
+    let client = RucioClient::builder(kit.config(&cfg)).token_cache(false).build().unwrap();
     match client.ping().await.unwrap_err() {
         Error::Transport { failure, .. } => {
             assert_eq!(failure, rucio_client::TransportFailure::Tls)
@@ -75,12 +69,8 @@ async fn x509_with_a_missing_certificate_file_is_a_clear_error() {
 async fn token_cache_is_shared_between_clients_and_renewed_on_401() {
     let kit = Kit::load();
     let dir = tempfile::tempdir().unwrap();
-    let good = kit.userpass_cfg(
-        dir.path(),
-        "root",
-        kit.get("RUCIO_USERNAME"),
-        kit.get("RUCIO_PASSWORD"),
-    );
+    let good =
+        kit.userpass_cfg(dir.path(), "root", kit.get("RUCIO_USERNAME"), kit.get("RUCIO_PASSWORD"));
     let first = RucioClient::new(kit.config(&good)).unwrap();
     first.whoami().await.unwrap();
     let cached = std::fs::read_to_string(dir.path().join("token-root")).unwrap();
@@ -94,17 +84,10 @@ async fn token_cache_is_shared_between_clients_and_renewed_on_401() {
     let bad = kit.userpass_cfg(dir.path(), "root", kit.get("RUCIO_USERNAME"), "wrong");
     let second = RucioClient::new(kit.config(&bad)).unwrap();
     assert_eq!(second.whoami().await.unwrap().account, "root");
-    assert_eq!(
-        second.current_token().unwrap().secret().expose_secret(),
-        cached
-    );
+    assert_eq!(second.current_token().unwrap().secret().expose_secret(), cached);
 
     // A rejected cached token triggers exactly one new login, whose token replaces the cache.
-    std::fs::write(
-        dir.path().join("token-root"),
-        "root-ddmlab-unknown-0000000000000000",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("token-root"), "root-ddmlab-unknown-0000000000000000").unwrap();
     let third = RucioClient::new(kit.config(&good)).unwrap();
     assert_eq!(third.whoami().await.unwrap().account, "root");
     let renewed = std::fs::read_to_string(dir.path().join("token-root")).unwrap();
@@ -173,26 +156,13 @@ async fn oidc_polling_login_then_refresh() {
 
     let login = client.start_oidc_login().await.unwrap();
     let url = login.login_url().clone();
-    assert_eq!(
-        url.scheme(),
-        "http",
-        "the plain-http test server's login URL is rewritten to http"
-    );
+    assert_eq!(url.scheme(), "http", "the plain-http test server's login URL is rewritten to http");
     assert!(url.path().ends_with("/auth/oidc_redirect"), "{url}");
-    assert!(
-        login.poll().await.unwrap().is_none(),
-        "nobody has signed in yet"
-    );
+    assert!(login.poll().await.unwrap().is_none(), "nobody has signed in yet");
 
     sign_in_in_browser(&kit, url.as_str()).await;
-    let token = login
-        .wait(Duration::from_secs(30), Duration::from_millis(500))
-        .await
-        .unwrap();
-    assert_eq!(
-        client.whoami().await.unwrap().account,
-        kit.get("OIDC_LOGIN_ACCOUNT")
-    );
+    let token = login.wait(Duration::from_secs(30), Duration::from_millis(500)).await.unwrap();
+    assert_eq!(client.whoami().await.unwrap().account, kit.get("OIDC_LOGIN_ACCOUNT"));
     assert_eq!(
         std::fs::read_to_string(dir.path().join("token")).unwrap(),
         token.secret().expose_secret()
@@ -204,10 +174,7 @@ async fn oidc_polling_login_then_refresh() {
     assert_eq!(again.whoami().await.unwrap().account, "jdoe");
 
     let refreshed = client.refresh_oidc_token().await.unwrap();
-    assert!(
-        refreshed.expires_at().is_some(),
-        "a refreshed token comes with its expiry"
-    );
+    assert!(refreshed.expires_at().is_some(), "a refreshed token comes with its expiry");
     assert_eq!(client.whoami().await.unwrap().account, "jdoe");
     let expiry_file =
         std::fs::read_to_string(dir.path().join("auth_token_exp_for_account_jdoe")).unwrap();
@@ -223,10 +190,7 @@ async fn oidc_login_that_nobody_completes_times_out() {
     let dir = tempfile::tempdir().unwrap();
     let client = RucioClient::new(oidc_cfg(&kit, dir.path(), "openid profile")).unwrap();
     let login = client.start_oidc_login().await.unwrap();
-    let e = login
-        .wait(Duration::from_millis(1200), Duration::from_millis(400))
-        .await
-        .unwrap_err();
+    let e = login.wait(Duration::from_millis(1200), Duration::from_millis(400)).await.unwrap_err();
     assert!(matches!(e, Error::LoginTimedOut(_)), "{e:?}");
 }
 
@@ -242,10 +206,7 @@ async fn wlcg_bearer_token_from_the_environment() {
     ];
     let answer: serde_json::Value = reqwest::Client::new()
         .post(format!("{}/token", kit.get("OIDC_ISSUER")))
-        .basic_auth(
-            kit.get("OIDC_CLIENT_ID"),
-            Some(kit.get("OIDC_CLIENT_SECRET")),
-        )
+        .basic_auth(kit.get("OIDC_CLIENT_ID"), Some(kit.get("OIDC_CLIENT_SECRET")))
         .form(&form)
         .send()
         .await
@@ -277,16 +238,9 @@ fn make_proxy(kit: &Kit, dir: &Path, bits: u32) -> std::path::PathBuf {
     )
     .unwrap();
     let openssl = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out =
+            std::process::Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     };
     openssl(&[
         "req",
@@ -369,10 +323,7 @@ async fn x509_proxy_with_a_weak_key_is_refused_clearly() {
 /// Runs the Python Rucio client of the kit's venv: `whoami` with the given config and environment.
 fn python_whoami(kit: &Kit, cfg: &Path, env: &[(&str, &str)]) -> Result<String, String> {
     let out = std::process::Command::new(Path::new(kit.get("RUCIO_VENV")).join("bin/python"))
-        .args([
-            "-c",
-            "from rucio.client import Client; print(Client().whoami()['account'])",
-        ])
+        .args(["-c", "from rucio.client import Client; print(Client().whoami()['account'])"])
         .env_clear()
         .env("RUCIO_CONFIG", cfg)
         .envs(env.iter().copied())
@@ -381,11 +332,7 @@ fn python_whoami(kit: &Kit, cfg: &Path, env: &[(&str, &str)]) -> Result<String, 
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     } else {
-        Err(String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .to_owned())
+        Err(String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default().to_owned())
     }
 }
 
@@ -401,17 +348,9 @@ async fn token_cache_is_shared_with_the_python_client_at_its_default_place() {
             url = kit.get("RUCIO_URL")
         )
     };
-    let env = [
-        ("TMPDIR", tmp_str),
-        ("USER", "tester"),
-        ("LOGNAME", "tester"),
-    ];
-    let our_env = Environment::empty()
-        .with_var("TMPDIR", tmp_str)
-        .with_var("USER", "tester");
-    let expected_file = tmp
-        .path()
-        .join("tester/.rucio_tester/auth_token_for_account_jdoe");
+    let env = [("TMPDIR", tmp_str), ("USER", "tester"), ("LOGNAME", "tester")];
+    let our_env = Environment::empty().with_var("TMPDIR", tmp_str).with_var("USER", "tester");
+    let expected_file = tmp.path().join("tester/.rucio_tester/auth_token_for_account_jdoe");
 
     // Python logs in first; we reuse its token although our password is wrong.
     let good_cfg = tmp.path().join("good.cfg");
@@ -422,10 +361,7 @@ async fn token_cache_is_shared_with_the_python_client_at_its_default_place() {
         RucioClient::new(RucioConfig::from_cfg_text(&cfg("wrong"), "bad.cfg", &our_env).unwrap())
             .unwrap();
     assert_eq!(ours.whoami().await.unwrap().account, "jdoe");
-    assert_eq!(
-        ours.current_token().unwrap().secret().expose_secret(),
-        python_token
-    );
+    assert_eq!(ours.current_token().unwrap().secret().expose_secret(), python_token);
 
     // We log in after the cache is gone; Python reuses our token although its password is wrong.
     std::fs::remove_file(&expected_file).unwrap();
@@ -456,11 +392,7 @@ async fn ca_directory_of_hashed_files_from_x509_cert_dir() {
     let hash = String::from_utf8(hash.stdout).unwrap();
     let certs = dir.path().join("certificates");
     std::fs::create_dir(&certs).unwrap();
-    std::fs::copy(
-        kit.get("RUCIO_CA_CERT"),
-        certs.join(format!("{}.0", hash.trim())),
-    )
-    .unwrap();
+    std::fs::copy(kit.get("RUCIO_CA_CERT"), certs.join(format!("{}.0", hash.trim()))).unwrap();
     std::fs::write(
         certs.join(format!("{}.signing_policy", hash.trim())),
         "access_id_CA X509 '/C=CH'",

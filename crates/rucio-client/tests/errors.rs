@@ -20,9 +20,7 @@ fn did(s: &str) -> Did {
 }
 
 fn kind(e: &Error) -> RucioErrorKind {
-    e.kind()
-        .cloned()
-        .unwrap_or_else(|| panic!("expected a Rucio server error, got {e:?}"))
+    e.kind().cloned().unwrap_or_else(|| panic!("expected a Rucio server error, got {e:?}"))
 }
 
 #[tokio::test]
@@ -30,10 +28,7 @@ async fn not_found_errors_keep_the_server_message() {
     let kit = Kit::load();
     let dir = tempfile::tempdir().unwrap();
     let client = kit.root(dir.path());
-    let e = client
-        .get_did(&did("data24:no.such.dataset"), false)
-        .await
-        .unwrap_err();
+    let e = client.get_did(&did("data24:no.such.dataset"), false).await.unwrap_err();
     assert_eq!(kind(&e), RucioErrorKind::DataIdentifierNotFound);
     assert!(e.to_string().contains("no.such.dataset"), "{e}");
     assert_eq!(
@@ -41,12 +36,7 @@ async fn not_found_errors_keep_the_server_message() {
         RucioErrorKind::RseNotFound
     );
     assert_eq!(
-        kind(
-            &client
-                .get_rule("00000000000000000000000000000000")
-                .await
-                .unwrap_err()
-        ),
+        kind(&client.get_rule("00000000000000000000000000000000").await.unwrap_err()),
         RucioErrorKind::RuleNotFound
     );
     assert_eq!(
@@ -60,11 +50,7 @@ async fn not_found_errors_keep_the_server_message() {
         .err()
         .expect("listing a missing DID must fail");
     assert_eq!(kind(&e), RucioErrorKind::DataIdentifierNotFound);
-    let e = client
-        .list_rses(Some("tier="))
-        .await
-        .err()
-        .expect("a bad RSE expression must fail");
+    let e = client.list_rses(Some("tier=")).await.err().expect("a bad RSE expression must fail");
     assert_eq!(kind(&e), RucioErrorKind::InvalidRseExpression, "{e}");
 }
 
@@ -76,11 +62,7 @@ async fn rule_errors_duplicate_quota_access() {
     let jdoe = kit.jdoe(dir.path());
 
     // The seed already holds exactly this rule.
-    let mut rule = NewRule::new(
-        vec![did("data24:data24.run00001.DAOD").key()],
-        1,
-        "MOCK-POSIX",
-    );
+    let mut rule = NewRule::new(vec![did("data24:data24.run00001.DAOD").key()], 1, "MOCK-POSIX");
     rule.account = Some("root".into());
     let e = root.add_rule(&rule).await.unwrap_err();
     assert_eq!(kind(&e), RucioErrorKind::DuplicateRule, "{e}");
@@ -92,10 +74,8 @@ async fn rule_errors_duplicate_quota_access() {
     assert_eq!(kind(&e), RucioErrorKind::InsufficientAccountLimit, "{e}");
 
     // jdoe may not remove root's rule.
-    let e = jdoe
-        .delete_rule(&kit.rule_id("data24.run00001.DAOD@MOCK-POSIX"), false)
-        .await
-        .unwrap_err();
+    let e =
+        jdoe.delete_rule(&kit.rule_id("data24.run00001.DAOD@MOCK-POSIX"), false).await.unwrap_err();
     assert_eq!(kind(&e), RucioErrorKind::AccessDenied, "{e}");
     assert_eq!(e.kind(), Some(&RucioErrorKind::AccessDenied));
 }
@@ -126,11 +106,9 @@ async fn json_metadata_on_sqlite_gives_a_clear_html_error() {
         .await
         .unwrap_err();
     match &e {
-        Error::InvalidResponse {
-            status: 500,
-            detail,
-            ..
-        } => assert!(detail.contains("HTML page"), "{detail}"),
+        Error::InvalidResponse { status: 500, detail, .. } => {
+            assert!(detail.contains("HTML page"), "{detail}")
+        }
         other => panic!("expected an InvalidResponse, got {other:?}"),
     }
 }
@@ -150,11 +128,9 @@ async fn unreachable_server_is_a_transport_error() {
             .build()
             .unwrap();
     match client.ping().await.unwrap_err() {
-        Error::Transport {
-            failure: TransportFailure::Connect,
-            url,
-            ..
-        } => assert!(url.contains(&port.to_string())),
+        Error::Transport { failure: TransportFailure::Connect, url, .. } => {
+            assert!(url.contains(&port.to_string()))
+        }
         other => panic!("expected a connect failure, got {other:?}"),
     }
 }
@@ -199,18 +175,12 @@ async fn truncated_stream_is_reported_after_the_good_lines() {
     )
     .await;
     let client = garbage_client(&url);
-    let mut names = client
-        .list_dids("x", &[], DidSearchType::All, false, None)
-        .await
-        .unwrap();
+    let mut names = client.list_dids("x", &[], DidSearchType::All, false, None).await.unwrap();
     assert_eq!(names.try_next().await.unwrap().as_deref(), Some("a"));
     assert_eq!(names.try_next().await.unwrap().as_deref(), Some("b"));
     let e = names.try_next().await.unwrap_err();
     assert!(e.to_string().contains("truncated"), "{e}");
-    assert!(
-        names.try_next().await.unwrap().is_none(),
-        "the stream ends after an error"
-    );
+    assert!(names.try_next().await.unwrap().is_none(), "the stream ends after an error");
 }
 
 #[tokio::test]
@@ -220,20 +190,16 @@ async fn html_error_page_and_non_json_body_are_clear_errors() {
     )
     .await;
     match garbage_client(&url).whoami().await.unwrap_err() {
-        Error::InvalidResponse {
-            status: 502,
-            detail,
-            ..
-        } => assert_eq!(detail, "an HTML page instead of JSON (502 Bad Gateway)"),
+        Error::InvalidResponse { status: 502, detail, .. } => {
+            assert_eq!(detail, "an HTML page instead of JSON (502 Bad Gateway)")
+        }
         other => panic!("expected an InvalidResponse, got {other:?}"),
     }
     let url = garbage_server(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"account\": ").await;
     match garbage_client(&url).whoami().await.unwrap_err() {
-        Error::InvalidResponse {
-            status: 200,
-            detail,
-            ..
-        } => assert!(detail.contains("malformed JSON"), "{detail}"),
+        Error::InvalidResponse { status: 200, detail, .. } => {
+            assert!(detail.contains("malformed JSON"), "{detail}")
+        }
         other => panic!("expected an InvalidResponse, got {other:?}"),
     }
 }
@@ -273,10 +239,7 @@ async fn idempotent_calls_retry_with_backoff_and_writes_do_not() {
     let started = Instant::now();
     assert_eq!(client.ping().await.unwrap().version, "41.5.1");
     assert_eq!(count.load(Ordering::SeqCst), 3, "two 503s, then the answer");
-    assert!(
-        started.elapsed() >= Duration::from_millis(400),
-        "retries wait before trying again"
-    );
+    assert!(started.elapsed() >= Duration::from_millis(400), "retries wait before trying again");
 
     let (url, count) = scripted_server(vec![UNAVAILABLE]).await;
     let client = garbage_client_with(&url, "request_retries = 3\n");
@@ -285,11 +248,7 @@ async fn idempotent_calls_retry_with_backoff_and_writes_do_not() {
         Error::InvalidResponse { status: 503, .. } => {}
         other => panic!("expected the 503 itself, got {other:?}"),
     }
-    assert_eq!(
-        count.load(Ordering::SeqCst),
-        1,
-        "creating a rule is never sent twice"
-    );
+    assert_eq!(count.load(Ordering::SeqCst), 1, "creating a rule is never sent twice");
 }
 
 #[tokio::test]
@@ -306,10 +265,7 @@ async fn a_server_that_never_answers_times_out() {
     let client = garbage_client_with(&url, "request_retries = 0\nrequest_timeout = 1\n");
     let started = Instant::now();
     match client.ping().await.unwrap_err() {
-        Error::Transport {
-            failure: TransportFailure::Timeout,
-            ..
-        } => {}
+        Error::Transport { failure: TransportFailure::Timeout, .. } => {}
         other => panic!("expected a timeout, got {other:?}"),
     }
     assert!(started.elapsed() < Duration::from_secs(10));
@@ -349,10 +305,7 @@ async fn taking_50_of_a_million_reads_only_a_little() {
         .unwrap();
     assert_eq!(first.len(), 50);
     // Dropping the stream closes the connection; the server stops at its next write.
-    tokio::time::timeout(Duration::from_secs(30), done_rx)
-        .await
-        .unwrap()
-        .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), done_rx).await.unwrap().unwrap();
     let written = sent.load(Ordering::SeqCst);
     assert!(
         written < 50_000,

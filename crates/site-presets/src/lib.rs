@@ -175,13 +175,10 @@ pub struct UnknownPreset {
 /// [`UnknownPreset`] when no preset has that name.
 pub fn find(name: &str) -> Result<&'static Preset, UnknownPreset> {
     let wanted = name.trim();
-    all()
-        .iter()
-        .find(|p| p.name.eq_ignore_ascii_case(wanted))
-        .ok_or_else(|| UnknownPreset {
-            name: name.to_owned(),
-            known: all().iter().map(|p| p.name).collect::<Vec<_>>().join(", "),
-        })
+    all().iter().find(|p| p.name.eq_ignore_ascii_case(wanted)).ok_or_else(|| UnknownPreset {
+        name: name.to_owned(),
+        known: all().iter().map(|p| p.name).collect::<Vec<_>>().join(", "),
+    })
 }
 
 #[cfg(test)]
@@ -194,10 +191,7 @@ mod tests {
     #[test]
     fn order_and_default() {
         let names: Vec<_> = all().iter().map(|p| p.name).collect();
-        assert_eq!(
-            names,
-            ["escape", "atlas", "atlas-x509", "cms", "cms-x509", "dune"]
-        );
+        assert_eq!(names, ["escape", "atlas", "atlas-x509", "cms", "cms-x509", "dune"]);
         assert_eq!(find(DEFAULT_PRESET).unwrap().name, DEFAULT_PRESET);
     }
 
@@ -209,9 +203,7 @@ mod tests {
                 "{}: no [client] section",
                 p.name
             );
-            let rucio = p
-                .rucio_host()
-                .unwrap_or_else(|| panic!("{}: no rucio_host", p.name));
+            let rucio = p.rucio_host().unwrap_or_else(|| panic!("{}: no rucio_host", p.name));
             let auth = client_value(p.rucio_cfg, "auth_host")
                 .unwrap_or_else(|| panic!("{}: no auth_host", p.name));
             assert!(rucio.starts_with("https://"), "{}: {rucio}", p.name);
@@ -274,12 +266,7 @@ mod tests {
     #[test]
     fn multi_user_http_iff_oidc() {
         for p in all() {
-            assert_eq!(
-                p.multi_user_http,
-                p.auth_types.contains(&AuthType::Oidc),
-                "{}",
-                p.name
-            );
+            assert_eq!(p.multi_user_http, p.auth_types.contains(&AuthType::Oidc), "{}", p.name);
         }
     }
 

@@ -14,14 +14,12 @@ pub struct Kit {
 impl Kit {
     /// Loads the running server's env file; fails (never skips) when there is none.
     pub fn load() -> Self {
-        let path = std::env::var_os("RUCIO_TEST_ENV")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                let target = std::env::var_os("CARGO_TARGET_DIR")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-                target.join("rucio-server/env")
-            });
+        let path = std::env::var_os("RUCIO_TEST_ENV").map(PathBuf::from).unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+            target.join("rucio-server/env")
+        });
         let text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
             panic!(
                 "this test needs the local Rucio server, but {} does not exist: start it with `cargo xtask rucio up` \
@@ -33,10 +31,7 @@ impl Kit {
             .lines()
             .filter_map(|l| l.split_once('='))
             .map(|(k, v)| {
-                let v = v
-                    .strip_prefix('\'')
-                    .and_then(|v| v.strip_suffix('\''))
-                    .unwrap_or(v);
+                let v = v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')).unwrap_or(v);
                 (k.to_owned(), v.to_owned())
             })
             .collect();
@@ -71,12 +66,8 @@ impl Kit {
 
     /// A client logged in as `root` (SERVICE account) with its own token cache.
     pub fn root(&self, dir: &Path) -> RucioClient {
-        let cfg = self.userpass_cfg(
-            dir,
-            "root",
-            self.get("RUCIO_USERNAME"),
-            self.get("RUCIO_PASSWORD"),
-        );
+        let cfg =
+            self.userpass_cfg(dir, "root", self.get("RUCIO_USERNAME"), self.get("RUCIO_PASSWORD"));
         RucioClient::new(self.config(&cfg)).unwrap()
     }
 
@@ -100,10 +91,8 @@ impl Kit {
     /// Registers a new file `test:<prefix>-<unique>` with replicas at `rses`, through the kit's
     /// Python client, and returns its DID.
     pub fn new_file(&self, prefix: &str, rses: &[&str]) -> String {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
         let name = format!("{prefix}-{}-{nanos}", std::process::id());
         let out = std::process::Command::new(Path::new(self.get("RUCIO_VENV")).join("bin/python"))
             .arg(Path::new(self.get("RUCIO_BASE")).join("lib/new_file.py"))
