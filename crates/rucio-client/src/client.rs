@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::config::{AuthType, RucioConfig};
-use crate::error::{Error, Result, RucioErrorKind, TransportFailure};
+use crate::error::{Error, Result, RucioErrorKind, TransportFailure, loggable_url};
 use crate::tls::{self, ClientIdentity};
 use crate::token::{AuthToken, TokenCache, parse_expiry};
 
@@ -373,7 +373,7 @@ impl RucioClient {
                 && !reauthenticated
                 && !self.inner.fixed_token
             {
-                tracing::debug!(url = %url, "token rejected; authenticating again");
+                tracing::debug!(url = %loggable_url(url.as_str()), "token rejected; authenticating again");
                 reauthenticated = true;
                 self.renew_token(generation).await?;
                 continue;
@@ -416,7 +416,7 @@ impl RucioClient {
             if let Some(body) = &call.body {
                 request = request.json(body);
             }
-            tracing::debug!(method = %call.method, url = %url, attempt, "rucio request");
+            tracing::debug!(method = %call.method, url = %loggable_url(url.as_str()), attempt, "rucio request");
             let retry_reason = match request.send().await {
                 Ok(response)
                     if matches!(response.status().as_u16(), 502..=504) && attempt < attempts =>
@@ -441,7 +441,7 @@ impl RucioClient {
             };
             let backoff =
                 Duration::from_millis(250 * (1u64 << (attempt - 1).min(6))).min(MAX_BACKOFF);
-            tracing::warn!(url = %url, attempt, reason = %retry_reason, ?backoff, "retrying rucio request");
+            tracing::warn!(url = %loggable_url(url.as_str()), attempt, reason = %retry_reason, ?backoff, "retrying rucio request");
             tokio::time::sleep(backoff).await;
         }
     }

@@ -133,11 +133,21 @@ impl Error {
 
     pub(crate) fn transport(url: &str, err: reqwest::Error) -> Self {
         let failure = classify_reqwest(&err);
-        Self::Transport { failure, url: url.to_owned(), source: Box::new(err) }
+        // The URL is ours to show (redacted); reqwest's copy would repeat it unredacted.
+        Self::Transport { failure, url: loggable_url(url), source: Box::new(err.without_url()) }
     }
 
     pub(crate) fn invalid(url: &str, status: u16, detail: impl Into<String>) -> Self {
-        Self::InvalidResponse { url: url.to_owned(), status, detail: detail.into() }
+        Self::InvalidResponse { url: loggable_url(url), status, detail: detail.into() }
+    }
+}
+
+/// A URL as errors and logs may show it. The query of an `/auth/` URL can be the one-time code
+/// that fetches an OIDC token, so it is dropped there.
+pub(crate) fn loggable_url(url: &str) -> String {
+    match url.split_once('?') {
+        Some((base, _)) if base.contains("/auth/") => format!("{base}?…"),
+        _ => url.to_owned(),
     }
 }
 
@@ -175,3 +185,20 @@ fn chain_has_tls_error(err: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_queries_are_redacted() {
+        assert_eq!(
+            loggable_url("https://h/auth/oidc_redirect?AbC123"),
+            "https://h/auth/oidc_redirect?…"
+        );
+        assert_eq!(
+            loggable_url("https://h/dids/s/dids/search?name=x*"),
+            "https://h/dids/s/dids/search?name=x*"
+        );
+    }
+}
