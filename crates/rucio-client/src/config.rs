@@ -508,13 +508,6 @@ impl RucioConfig {
                     hint: " (nor RUCIO_CLIENT_CERT) but auth_type is x509",
                 });
             }
-            AuthType::X509Proxy if client_x509_proxy.is_none() => {
-                return Err(ConfigError::Missing {
-                    origin,
-                    key: "client_x509_proxy",
-                    hint: " (nor RUCIO_CLIENT_PROXY, X509_USER_PROXY, /tmp/x509up_u<uid>) but auth_type is x509_proxy: create a proxy with voms-proxy-init",
-                });
-            }
             _ => {}
         }
 

@@ -39,7 +39,13 @@ impl ClientIdentity {
                 let proxy = config
                     .client_x509_proxy
                     .as_deref()
-                    .ok_or_else(|| Error::Credentials("x509_proxy needs a proxy file".into()))?;
+                    .ok_or_else(|| {
+                        Error::Credentials(
+                            "no grid proxy found (checked RUCIO_CLIENT_PROXY, client_x509_proxy, X509_USER_PROXY and \
+                             /tmp/x509up_u<uid>): create one with `voms-proxy-init -voms <vo> -bits 2048`"
+                                .into(),
+                        )
+                    })?;
                 // A proxy file holds the proxy certificate, its key and the chain up to the user certificate.
                 Self::read(proxy, proxy).map(Some)
             }

@@ -1,11 +1,9 @@
 //! Every read call of the API against the seeded data of the real Rucio server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::Kit;
 use futures_util::{StreamExt, TryStreamExt};
 use rucio_client::{Did, DidSearchType, DidType, ReplicaQuery};
+use test_kit::Kit;
 
 fn did(s: &str) -> Did {
     Did::parse(s).unwrap()

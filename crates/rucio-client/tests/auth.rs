@@ -2,15 +2,13 @@
 //! headlessly through the local OpenID provider, token refresh, and the shared token cache.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::Kit;
 use rucio_client::{
     AuthType, Environment, Error, ExposeSecret, RucioClient, RucioConfig, RucioErrorKind,
 };
+use test_kit::Kit;
 
 #[tokio::test]
 async fn x509_certificate_through_the_tls_port() {

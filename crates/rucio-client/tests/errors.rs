@@ -1,9 +1,6 @@
 //! Each Rucio error type from the real server, and garbage from a misbehaving one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::Kit;
 use futures_util::{StreamExt, TryStreamExt};
 use rucio_client::{
     Did, DidSearchType, Environment, Error, NewRule, RucioClient, RucioConfig, RucioErrorKind,
@@ -12,6 +9,7 @@ use rucio_client::{
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use test_kit::Kit;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -1,13 +1,11 @@
 //! No password, token or one-time login code reaches a log line, at any level.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use common::Kit;
 use rucio_client::{ExposeSecret, RucioClient};
+use test_kit::Kit;
 
 /// Collects everything the subscriber writes.
 #[derive(Clone, Default)]

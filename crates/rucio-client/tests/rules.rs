@@ -1,10 +1,8 @@
 //! The rule life cycle on the real server: add, update, move, reduce, approve, deny, delete.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::Kit;
 use rucio_client::{Did, NewRule, RucioClient, RucioErrorKind, RuleUpdate};
+use test_kit::Kit;
 
 fn rule_for(did: &str, copies: u32, rse_expression: &str) -> NewRule {
     let mut rule = NewRule::new(vec![Did::parse(did).unwrap().key()], copies, rse_expression);

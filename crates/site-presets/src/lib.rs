@@ -181,6 +181,45 @@ pub fn find(name: &str) -> Result<&'static Preset, UnknownPreset> {
     })
 }
 
+/// Renders the presets as an aligned table, marking the default with `*`.
+pub fn listing(presets: &[Preset]) -> String {
+    let header = ["NAME", "AUTH", "MULTI-USER HTTP", "DESCRIPTION"];
+    let rows: Vec<[String; 4]> = presets
+        .iter()
+        .map(|p| {
+            let marker = if p.name == DEFAULT_PRESET { " *" } else { "" };
+            let auth: Vec<&str> = p.auth_types.iter().map(|a| a.as_str()).collect();
+            [
+                format!("{}{marker}", p.name),
+                auth.join(","),
+                if p.multi_user_http { "yes" } else { "no" }.to_owned(),
+                p.description.to_owned(),
+            ]
+        })
+        .collect();
+
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+
+    let mut out = String::new();
+    let header = header.map(str::to_owned);
+    for row in std::iter::once(&header).chain(&rows) {
+        let [name, auth, multi, desc] = row;
+        out.push_str(&format!(
+            "{name:<w0$}  {auth:<w1$}  {multi:<w2$}  {desc}\n",
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+        ));
+    }
+    out.push_str("\n* default site\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -1,5 +1,7 @@
-//! Access to the real Rucio server started by `cargo xtask rucio up` (or by `cargo xtask ci`).
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! Test support: access to the real Rucio server that `cargo xtask rucio up` (or `cargo xtask ci`)
+//! starts. Used only by tests; it may depend on `rucio-client` and nothing else of the workspace.
+// Tests fail loudly: a missing kit or a broken seed is a test failure, never a skip.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -7,6 +9,7 @@ use std::path::{Path, PathBuf};
 use rucio_client::{Environment, RucioClient, RucioConfig};
 
 /// The KEY=value lines of the kit's env file.
+#[derive(Debug)]
 pub struct Kit {
     vars: HashMap<String, String>,
 }

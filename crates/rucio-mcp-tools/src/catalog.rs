@@ -1,0 +1,124 @@
+//! The tool catalog: names, texts, input and output schemas, annotations, from `catalog.json`.
+//!
+//! The schemas are data, not derived from Rust types, so that they match rucio-mcp 0.10.0's exactly
+//! (names, types, defaults, required sets) and a change to what a model sees is a visible diff.
+
+use std::sync::{Arc, OnceLock};
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// One tool as the catalog describes it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolSpec {
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    pub input_schema: Map<String, Value>,
+    pub output_schema: Map<String, Value>,
+    pub annotations: Map<String, Value>,
+}
+
+impl ToolSpec {
+    /// Whether the tool changes Rucio (hidden and refused in read-only mode).
+    pub fn writes(&self) -> bool {
+        self.annotations.get("readOnlyHint") == Some(&Value::Bool(false))
+    }
+}
+
+#[derive(Deserialize)]
+struct Catalog {
+    tools: Vec<ToolSpec>,
+}
+
+const CATALOG_JSON: &str = include_str!("catalog.json");
+
+/// All tools of the stdio server, parsed once.
+pub fn tools() -> &'static [Arc<ToolSpec>] {
+    static TOOLS: OnceLock<Vec<Arc<ToolSpec>>> = OnceLock::new();
+    TOOLS.get_or_init(|| match serde_json::from_str::<Catalog>(CATALOG_JSON) {
+        Ok(catalog) => catalog.tools.into_iter().map(Arc::new).collect(),
+        // The catalog is compiled in and checked by the tests below, so this cannot happen at run time.
+        Err(e) => {
+            tracing::error!(error = %e, "the built-in tool catalog is malformed");
+            Vec::new()
+        }
+    })
+}
+
+pub fn find(name: &str) -> Option<&'static Arc<ToolSpec>> {
+    tools().iter().find(|t| t.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn reference() -> Value {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/reference/rucio-mcp-0.10.0-tools.json"
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// A schema without our texts, for comparison with the reference (which has none).
+    fn strip_texts(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .filter(|(k, _)| !matches!(k.as_str(), "description" | "title"))
+                    .map(|(k, v)| (k.clone(), strip_texts(v)))
+                    .collect(),
+            ),
+            Value::Array(items) => Value::Array(items.iter().map(strip_texts).collect()),
+            other => other.clone(),
+        }
+    }
+
+    #[test]
+    fn catalog_matches_rucio_mcp_0_10_0() {
+        let reference = reference();
+        let ref_tools = reference["modes"]["stdio:escape"]["tools"].as_array().unwrap();
+        assert_eq!(tools().len(), 44);
+        assert_eq!(ref_tools.len(), tools().len());
+        for r in ref_tools {
+            let name = r["name"].as_str().unwrap();
+            let ours = find(name).unwrap_or_else(|| panic!("{name} missing"));
+            assert_eq!(
+                strip_texts(&Value::Object(ours.input_schema.clone())),
+                r["inputSchema"],
+                "{name} input schema"
+            );
+            let mut out = ours.output_schema.clone();
+            if let Some(Value::Object(props)) = out.get_mut("properties") {
+                // Our one addition: where the next page starts.
+                props.remove("next_offset");
+            }
+            assert_eq!(strip_texts(&Value::Object(out)), r["outputSchema"], "{name} output schema");
+            let mut annotations = ours.annotations.clone();
+            annotations.remove("title");
+            assert_eq!(Value::Object(annotations), r["annotations"], "{name} annotations");
+        }
+    }
+
+    #[test]
+    fn every_tool_and_parameter_is_described() {
+        for tool in tools() {
+            assert!(tool.description.len() > 40, "{} needs a real description", tool.name);
+            assert!(!tool.title.is_empty());
+            if let Some(Value::Object(props)) = tool.input_schema.get("properties") {
+                for (param, schema) in props {
+                    let text =
+                        schema.get("description").and_then(Value::as_str).unwrap_or_default();
+                    assert!(!text.is_empty(), "{}.{param} has no description", tool.name);
+                }
+            }
+        }
+        let writes: Vec<&str> =
+            tools().iter().filter(|t| t.writes()).map(|t| t.name.as_str()).collect();
+        assert_eq!(writes.len(), 7, "{writes:?}");
+    }
+}

@@ -1,0 +1,25 @@
+//! The Rucio tool set of rucio-mcp: 44 MCP tools over `rucio-client`, with their catalog,
+//! formatting, paging, error categories, metrics and the stdio session (login through the MCP
+//! client).
+//!
+//! It depends on `rucio-client`, `site-presets` and `rmcp`; it knows nothing of HTTP servers,
+//! OAuth or transports beyond what rmcp's handler trait needs, so the stdio and HTTP binaries both
+//! compose it.
+
+pub mod catalog;
+pub mod errors;
+pub mod format;
+pub mod metrics;
+pub mod paging;
+pub mod proxy_info;
+mod proxy_tool;
+pub mod server;
+pub mod session;
+pub mod site_config;
+pub mod tools;
+
+pub use errors::{ErrorCategory, ToolError};
+pub use metrics::ToolMetrics;
+pub use server::{RucioMcpServer, ServerOptions};
+pub use session::RucioSession;
+pub use tools::{ToolContext, ToolOutput};

@@ -1,0 +1,118 @@
+//! Tool metrics under rucio-mcp's names, so existing dashboards keep working:
+//! `rucio_mcp_tool_calls_total{site,tool}`, `rucio_mcp_tool_call_duration_seconds{site,tool}` and
+//! `rucio_mcp_tool_errors_total{site,tool,category}`. The HTTP transport serves the registry.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::errors::ErrorCategory;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ToolLabels {
+    site: String,
+    tool: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    site: String,
+    tool: String,
+    category: String,
+}
+
+fn duration_histogram() -> Histogram {
+    // 5 ms .. ~20 s: Rucio calls range from a cached lookup to a slow search.
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.005, 2.0, 13))
+}
+
+/// The tool metrics of one process (cheap to clone; clones share the counters).
+#[derive(Clone, Debug)]
+pub struct ToolMetrics {
+    calls: Family<ToolLabels, Counter>,
+    duration: Family<ToolLabels, Histogram, fn() -> Histogram>,
+    errors: Family<ErrorLabels, Counter>,
+}
+
+impl Default for ToolMetrics {
+    fn default() -> Self {
+        Self {
+            calls: Family::default(),
+            duration: Family::new_with_constructor(duration_histogram),
+            errors: Family::default(),
+        }
+    }
+}
+
+impl ToolMetrics {
+    /// Adds the metrics to `registry` (the HTTP server's `/metrics`).
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "rucio_mcp_tool_calls",
+            "Tool calls, by site and tool",
+            self.calls.clone(),
+        );
+        registry.register_with_unit(
+            "rucio_mcp_tool_call_duration",
+            "Duration of tool calls, by site and tool",
+            Unit::Seconds,
+            self.duration.clone(),
+        );
+        registry.register(
+            "rucio_mcp_tool_errors",
+            "Failed tool calls, by site, tool and error category",
+            self.errors.clone(),
+        );
+    }
+
+    pub fn record(&self, site: &str, tool: &str, elapsed: Duration, error: Option<ErrorCategory>) {
+        let labels = ToolLabels { site: site.to_owned(), tool: tool.to_owned() };
+        self.calls.get_or_create(&labels).inc();
+        self.duration.get_or_create(&labels).observe(elapsed.as_secs_f64());
+        if let Some(category) = error {
+            let labels = ErrorLabels {
+                site: site.to_owned(),
+                tool: tool.to_owned(),
+                category: category.as_str().to_owned(),
+            };
+            self.errors.get_or_create(&labels).inc();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn names_and_labels_match_rucio_mcp() {
+        let metrics = ToolMetrics::default();
+        let mut registry = Registry::default();
+        metrics.register(&mut registry);
+        metrics.record("atlas", "rucio_whoami", Duration::from_millis(12), None);
+        metrics.record(
+            "atlas",
+            "rucio_get_did",
+            Duration::from_millis(3),
+            Some(ErrorCategory::DidNotFound),
+        );
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(
+            text.contains(r#"rucio_mcp_tool_calls_total{site="atlas",tool="rucio_whoami"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"rucio_mcp_tool_call_duration_seconds_count{site="atlas",tool="rucio_get_did"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(r#"rucio_mcp_tool_errors_total{site="atlas",tool="rucio_get_did",category="did_not_found"} 1"#), "{text}");
+    }
+}

@@ -1,0 +1,321 @@
+//! The MCP server: rmcp's `ServerHandler` over the catalog, the tools and the session.
+//!
+//! `initialize`, `tools/list` and resources are answered from memory; only `tools/call` reaches
+//! Rucio. A call that needs an OIDC login starts it, hands the URL to the user through the MCP
+//! client (URL-mode elicitation where declared, else in the tool result) and, where the client
+//! can show it, waits for the login with progress notifications and then runs the call.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomNotification,
+    Implementation, JsonObject, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, Resource, ResourceContents, ServerCapabilities, ServerConfig,
+    ServerNotification, Tool, ToolsCapability,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use serde_json::{Value, json};
+
+use crate::catalog::{self, ToolSpec};
+use crate::errors::{ErrorCategory, ToolError};
+use crate::metrics::ToolMetrics;
+use crate::session::{LOGIN_TIMEOUT, LoginState, RucioSession, login_needed};
+use crate::tools::{self, ToolContext, ToolOutput};
+
+/// The protocol versions served: today's clients speak 2025-11-25, rmcp's default is 2026-07-28.
+const PROTOCOL_VERSIONS: &[ProtocolVersion] =
+    &[ProtocolVersion::V_2025_11_25, ProtocolVersion::V_2026_07_28];
+const NOMENCLATURE_URI: &str = "rucio://nomenclature";
+const NOMENCLATURE: &str = include_str!("nomenclature.md");
+const INSTRUCTIONS: &str = include_str!("instructions.md");
+/// How often a waiting login reports progress (clients reset their request timeout on it).
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// How a server instance is set up.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// The site name, for texts and metric labels (`escape`, `atlas`, or `custom`).
+    pub site: String,
+    /// Hide and refuse the seven tools that change Rucio.
+    pub read_only: bool,
+    /// Offer the ATLAS nomenclature resource (the atlas sites).
+    pub nomenclature: bool,
+}
+
+impl ServerOptions {
+    pub fn for_site(site: &str, read_only: bool) -> Self {
+        Self { site: site.to_owned(), read_only, nomenclature: site.starts_with("atlas") }
+    }
+}
+
+/// The rucio-mcp server of one MCP session (cheap to clone).
+#[derive(Clone, Debug)]
+pub struct RucioMcpServer {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    options: ServerOptions,
+    tools: Vec<Tool>,
+    session: RucioSession,
+    metrics: ToolMetrics,
+}
+
+impl RucioMcpServer {
+    pub fn new(options: ServerOptions, session: RucioSession, metrics: ToolMetrics) -> Self {
+        let tools = catalog::tools()
+            .iter()
+            .filter(|spec| !(options.read_only && spec.writes()))
+            .filter_map(|spec| to_rmcp_tool(spec))
+            .collect();
+        Self { inner: Arc::new(Inner { options, tools, session, metrics }) }
+    }
+
+    pub fn tools(&self) -> &[Tool] {
+        &self.inner.tools
+    }
+
+    /// Runs a tool and returns its output or error, logging in first where needed.
+    async fn run(
+        &self,
+        spec: &ToolSpec,
+        args: JsonObject,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ToolOutput, ToolError> {
+        let options = &self.inner.options;
+        if options.read_only && spec.writes() {
+            return Err(ToolError::new(
+                ErrorCategory::ReadOnly,
+                format!("`{}` changes Rucio, and this server runs with --read-only", spec.name),
+                "Only reading tools are available; ask the user to run the server without --read-only to change rules.",
+            ));
+        }
+        if spec.name == "rucio_voms_proxy_info" {
+            return crate::proxy_tool::voms_proxy_info(self.inner.session.config());
+        }
+        let session = &self.inner.session;
+        let ctx = ToolContext { client: session.client().await?, site: options.site.clone() };
+        match tools::call(&ctx, &spec.name, args.clone()).await {
+            Err(e) if e.category == ErrorCategory::Authentication && session.can_log_in().await => {
+                self.log_in(context).await?;
+                tools::call(&ctx, &spec.name, args).await
+            }
+            other => other,
+        }
+    }
+
+    /// Starts (or joins) the OIDC login and waits for it where the client can show the URL.
+    async fn log_in(&self, context: &RequestContext<RoleServer>) -> Result<(), ToolError> {
+        let site = &self.inner.options.site;
+        let pending = self.inner.session.login().await?;
+        let url_elicitation = context
+            .client_capabilities()
+            .and_then(|c| c.elicitation)
+            .is_some_and(|e| e.url.is_some());
+        if !url_elicitation {
+            // The background poll goes on: the next call after the user signed in succeeds.
+            return Err(login_needed(&pending.url, site));
+        }
+        let elicitation_id = format!("rucio-login-{}", context.id);
+        let message = format!(
+            "Sign in to Rucio ({site}) in your browser to continue; this request resumes by itself."
+        );
+        let peer = context.peer.clone();
+        let elicitation = peer.elicit_url(message, pending.url.clone(), elicitation_id.clone());
+        match elicitation.await {
+            Ok(rmcp::model::ElicitationAction::Accept) => {}
+            Ok(_)
+            | Err(
+                rmcp::service::ElicitationError::UserDeclined
+                | rmcp::service::ElicitationError::UserCancelled,
+            ) => {
+                return Err(ToolError::new(
+                    ErrorCategory::Authentication,
+                    "the user did not open the Rucio login",
+                    format!(
+                        "Ask the user to sign in at {} (valid for 5 minutes), then call the tool again.",
+                        pending.url
+                    ),
+                ));
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "URL elicitation failed; falling back to the link in the result");
+                return Err(login_needed(&pending.url, site));
+            }
+        }
+        let progress = context.meta.get_progress_token();
+        let started = Instant::now();
+        let mut state = pending.state.clone();
+        let mut step = 0u32;
+        loop {
+            let current = state.borrow().clone();
+            match current {
+                LoginState::Done => break,
+                LoginState::Failed(reason) => {
+                    return Err(ToolError::new(
+                        ErrorCategory::Authentication,
+                        format!("the Rucio login did not complete: {reason}"),
+                        "Call the tool again to get a new login link.",
+                    ));
+                }
+                LoginState::Waiting => {}
+            }
+            if let Some(token) = &progress {
+                step += 1;
+                let waited = started.elapsed().as_secs();
+                let _ = context
+                    .peer
+                    .notify_progress(
+                        ProgressNotificationParam::new(token.clone(), f64::from(step))
+                            .with_message(format!(
+                                "waiting for the Rucio login in the browser ({waited} s)"
+                            )),
+                    )
+                    .await;
+            }
+            if tokio::time::timeout(PROGRESS_EVERY, state.changed()).await.is_ok_and(|r| r.is_err())
+            {
+                break; // the poll task ended; its last state is read above on the next turn
+            }
+            if started.elapsed() > LOGIN_TIMEOUT {
+                return Err(login_needed(&pending.url, site));
+            }
+        }
+        let _ = context
+            .peer
+            .send_notification(ServerNotification::CustomNotification(CustomNotification::new(
+                "notifications/elicitation/complete",
+                Some(json!({ "elicitationId": elicitation_id })),
+            )))
+            .await;
+        Ok(())
+    }
+}
+
+/// The rmcp form of a catalog entry.
+fn to_rmcp_tool(spec: &ToolSpec) -> Option<Tool> {
+    let value = json!({
+        "name": spec.name,
+        "title": spec.title,
+        "description": spec.description,
+        "inputSchema": spec.input_schema,
+        "outputSchema": spec.output_schema,
+        "annotations": spec.annotations,
+    });
+    serde_json::from_value(value)
+        .map_err(|e| tracing::error!(tool = %spec.name, error = %e, "bad catalog entry"))
+        .ok()
+}
+
+fn result_of(outcome: Result<ToolOutput, ToolError>) -> CallToolResult {
+    match outcome {
+        Ok(output) => {
+            let mut result = CallToolResult::success(vec![ContentBlock::text(output.text)]);
+            result.structured_content = Some(output.structured);
+            result
+        }
+        Err(error) => CallToolResult::error(vec![ContentBlock::text(error.to_text())]),
+    }
+}
+
+impl ServerHandler for RucioMcpServer {
+    fn get_info(&self) -> ServerConfig {
+        let mut tools = ToolsCapability::default();
+        tools.list_changed = Some(false);
+        let capabilities =
+            ServerCapabilities::builder().enable_tools_with(tools).enable_resources().build();
+        let mut instructions = INSTRUCTIONS.replace("{site}", &self.inner.options.site);
+        if self.inner.options.read_only {
+            instructions.push_str("\nThis server is read-only: the tools that create or change rules are not available.\n");
+        }
+        ServerConfig::new(capabilities)
+            .with_server_info(
+                Implementation::new("rucio-mcp", env!("CARGO_PKG_VERSION"))
+                    .with_title("Rucio MCP server"),
+            )
+            .with_instructions(instructions)
+            .with_protocol_version(ProtocolVersion::V_2025_11_25)
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        Cow::Borrowed(PROTOCOL_VERSIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(self.inner.tools.clone()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.inner.tools.iter().find(|t| t.name == name).cloned()
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let Some(spec) = catalog::find(&request.name) else {
+            return Err(McpError::invalid_params(format!("unknown tool `{}`", request.name), None));
+        };
+        let started = Instant::now();
+        let outcome = self.run(spec, request.arguments.unwrap_or_default(), &context).await;
+        let category = outcome.as_ref().err().map(|e| e.category);
+        if let Some(e) = outcome.as_ref().err() {
+            tracing::info!(tool = %spec.name, category = %e.category, "tool call failed");
+        }
+        self.inner.metrics.record(
+            &self.inner.options.site,
+            &spec.name,
+            started.elapsed(),
+            category,
+        );
+        Ok(result_of(outcome).into())
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let mut resources = Vec::new();
+        if self.inner.options.nomenclature {
+            resources.push(
+                Resource::new(NOMENCLATURE_URI, "nomenclature")
+                    .with_title("ATLAS dataset nomenclature")
+                    .with_description("How ATLAS names scopes, datasets and containers, and what each field means")
+                    .with_mime_type("text/markdown"),
+            );
+        }
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        if self.inner.options.nomenclature && request.uri == NOMENCLATURE_URI {
+            let contents = ResourceContents::text(NOMENCLATURE, NOMENCLATURE_URI)
+                .with_mime_type("text/markdown");
+            return Ok(ReadResourceResult::new(vec![contents]).into());
+        }
+        Err(McpError::resource_not_found(
+            format!("no resource {}", request.uri),
+            Some(json!({ "uri": request.uri })),
+        ))
+    }
+}
+
+/// A value for tests and tools that need the structured part of a result.
+pub fn structured_of(result: &CallToolResult) -> Option<&Value> {
+    result.structured_content.as_ref()
+}
