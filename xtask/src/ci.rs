@@ -28,6 +28,8 @@ pub(crate) fn run_ci() -> Result<(), String> {
         "build",
         Command::new(&cargo).args(["build", "--workspace", "--all-targets", "--locked"]),
     )?;
+    eprintln!("\nxtask ci: == clients");
+    crate::clients::install()?;
 
     let instance = Instance::ci();
     if instance.is_running() {

@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout)] // printing is what a developer tool does
 
 mod ci;
+mod clients;
 mod rucio;
 
 use std::path::{Path, PathBuf};
@@ -28,8 +29,10 @@ enum Cmd {
         #[command(subcommand)]
         action: rucio::Action,
     },
-    /// Start the local Rucio (if needed) and tour it with the `rucio-client` example
+    /// Start the local Rucio (if needed), show rucio-mcp answering a real MCP client, print the client config
     Demo,
+    /// Install the MCP clients the end-to-end tests use (Python mcp SDK, Node 22, MCP Inspector CLI)
+    Clients,
 }
 
 fn main() -> ExitCode {
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         Cmd::Ci => ci::run_ci(),
         Cmd::Rucio { action } => rucio::run_action(action, &rucio::Instance::dev()),
         Cmd::Demo => demo(),
+        Cmd::Clients => clients::install(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -53,17 +57,30 @@ fn demo() -> Result<(), String> {
     if !instance.is_running() {
         rucio::up(&instance, &rucio::UpOptions::default())?;
     }
+    run(Command::new(cargo()).args(["build", "--quiet", "-p", "rucio-mcp"]).current_dir(root()))?;
+    clients::install()?;
+    let binary = target_dir().join("debug/rucio-mcp");
+    let config = instance.client_config()?;
+    println!("\n== a real MCP client (the Python SDK) talking to rucio-mcp on the local Rucio\n");
+    run(Command::new(target_dir().join("xtask-cache/mcp-venv/bin/python"))
+        .arg(root().join("tests/e2e/clients/demo.py"))
+        .arg(&binary)
+        .args(["serve", "--log-level", "warning", "--rucio-cfg"])
+        .arg(&config))?;
+    let (binary, config) = (binary.display(), config.display());
+    println!("== use it from your own MCP client while the demo Rucio runs\n");
+    println!("Claude Desktop / Cursor (mcpServers):");
     println!(
-        "\n== a tour of the local Rucio through rucio-client (crates/rucio-client/examples/tour.rs)\n"
+        "  {{\"mcpServers\": {{\"rucio-demo\": {{\"command\": \"{binary}\", \"args\": [\"serve\", \"--rucio-cfg\", \"{config}\"]}}}}}}"
     );
-    run(Command::new(cargo())
-        .args(["run", "--quiet", "-p", "rucio-client", "--example", "tour", "--", "data24"])
-        .env("RUCIO_CONFIG", instance.client_config()?)
-        .current_dir(root()))?;
+    println!("VS Code (.vscode/mcp.json):");
     println!(
-        "\nthe server keeps running: `cargo xtask rucio env` shows its address and test accounts,"
+        "  {{\"servers\": {{\"rucio-demo\": {{\"type\": \"stdio\", \"command\": \"{binary}\", \"args\": [\"serve\", \"--rucio-cfg\", \"{config}\"]}}}}}}"
     );
-    println!("`cargo xtask rucio down` stops it");
+    println!("Claude Code:\n  claude mcp add rucio-demo -- {binary} serve --rucio-cfg {config}");
+    println!(
+        "\nThe demo Rucio keeps running: `cargo xtask rucio env` shows its accounts, `cargo xtask rucio down` stops it."
+    );
     Ok(())
 }
 

