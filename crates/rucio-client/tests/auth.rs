@@ -225,62 +225,6 @@ async fn wlcg_bearer_token_from_the_environment() {
     assert_eq!(client.whoami().await.unwrap().account, "root");
 }
 
-/// Makes an RFC 3820 proxy of the kit's client certificate with `openssl`, as
-/// `voms-proxy-init` would (proxy certificate, its key, then the user certificate, in one file).
-fn make_proxy(kit: &Kit, dir: &Path, bits: u32) -> std::path::PathBuf {
-    let pki = |name: &str| Path::new(kit.get("RUCIO_X509_CERT")).with_file_name(name);
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "[v3_proxy]\nbasicConstraints = critical,CA:FALSE\nkeyUsage = critical,digitalSignature,keyEncipherment\n\
-         proxyCertInfo = critical,language:id-ppl-inheritAll\n",
-    )
-    .unwrap();
-    let openssl = |args: &[&str]| {
-        let out =
-            std::process::Command::new("openssl").args(args).current_dir(dir).output().unwrap();
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    openssl(&[
-        "req",
-        "-new",
-        "-newkey",
-        &format!("rsa:{bits}"),
-        "-nodes",
-        "-keyout",
-        "pkey.pem",
-        "-subj",
-        "/C=CH/O=Test/CN=Rucio Test Root/CN=424242",
-        "-out",
-        "p.csr",
-    ]);
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "p.csr",
-        "-CA",
-        pki("client.crt").to_str().unwrap(),
-        "-CAkey",
-        pki("client.key").to_str().unwrap(),
-        "-set_serial",
-        "424242",
-        "-days",
-        "1",
-        "-extfile",
-        "ext.cnf",
-        "-extensions",
-        "v3_proxy",
-        "-out",
-        "p.crt",
-    ]);
-    let mut pem = std::fs::read_to_string(dir.join("p.crt")).unwrap();
-    pem.push_str(&std::fs::read_to_string(dir.join("pkey.pem")).unwrap());
-    pem.push_str(&std::fs::read_to_string(pki("client.crt")).unwrap());
-    let proxy = dir.join(format!("x509up_u{bits}"));
-    std::fs::write(&proxy, pem).unwrap();
-    proxy
-}
-
 fn proxy_cfg(kit: &Kit, proxy: &Path, dir: &Path) -> RucioConfig {
     let url = kit.get("RUCIO_TLS_URL");
     let cfg = format!(
@@ -297,7 +241,7 @@ fn proxy_cfg(kit: &Kit, proxy: &Path, dir: &Path) -> RucioConfig {
 async fn x509_proxy_file_authenticates() {
     let kit = Kit::load();
     let dir = tempfile::tempdir().unwrap();
-    let proxy = make_proxy(&kit, dir.path(), 2048);
+    let proxy = kit.make_proxy(dir.path(), 2048);
     let client = RucioClient::new(proxy_cfg(&kit, &proxy, dir.path())).unwrap();
     assert_eq!(client.whoami().await.unwrap().account, "root");
     assert_eq!(client.auth_type(), AuthType::X509Proxy);
@@ -307,7 +251,7 @@ async fn x509_proxy_file_authenticates() {
 async fn x509_proxy_with_a_weak_key_is_refused_clearly() {
     let kit = Kit::load();
     let dir = tempfile::tempdir().unwrap();
-    let proxy = make_proxy(&kit, dir.path(), 1024);
+    let proxy = kit.make_proxy(dir.path(), 1024);
     let e = RucioClient::new(proxy_cfg(&kit, &proxy, dir.path())).unwrap_err();
     let msg = e.to_string();
     assert!(

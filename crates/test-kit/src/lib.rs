@@ -115,4 +115,64 @@ impl Kit {
     pub fn rule_id(&self, key: &str) -> String {
         self.seed()["rules"][key].as_str().unwrap().to_owned()
     }
+
+    /// Makes an RFC 3820 proxy of the kit's client certificate with `openssl`, as
+    /// `voms-proxy-init` would (proxy certificate, its key, then the user certificate, in one file).
+    pub fn make_proxy(&self, dir: &Path, bits: u32) -> PathBuf {
+        let pki = |name: &str| Path::new(self.get("RUCIO_X509_CERT")).with_file_name(name);
+        std::fs::write(
+            dir.join("ext.cnf"),
+            "[v3_proxy]\nbasicConstraints = critical,CA:FALSE\nkeyUsage = critical,digitalSignature,keyEncipherment\n\
+             proxyCertInfo = critical,language:id-ppl-inheritAll\n",
+        )
+        .unwrap();
+        let openssl = |args: &[&str]| {
+            let out =
+                std::process::Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            &format!("rsa:{bits}"),
+            "-nodes",
+            "-keyout",
+            "pkey.pem",
+            "-subj",
+            "/C=CH/O=Test/CN=Rucio Test Root/CN=424242",
+            "-out",
+            "p.csr",
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "p.csr",
+            "-CA",
+            pki("client.crt").to_str().unwrap(),
+            "-CAkey",
+            pki("client.key").to_str().unwrap(),
+            "-set_serial",
+            "424242",
+            "-days",
+            "1",
+            "-extfile",
+            "ext.cnf",
+            "-extensions",
+            "v3_proxy",
+            "-out",
+            "p.crt",
+        ]);
+        let mut pem = std::fs::read_to_string(dir.join("p.crt")).unwrap();
+        pem.push_str(&std::fs::read_to_string(dir.join("pkey.pem")).unwrap());
+        pem.push_str(&std::fs::read_to_string(pki("client.crt")).unwrap());
+        let proxy = dir.join(format!("x509up_u{bits}"));
+        std::fs::write(&proxy, pem).unwrap();
+        proxy
+    }
 }

@@ -250,6 +250,15 @@ async def scenario_rules(session):
     await error(session, "rucio_get_replication_rule", "rule_not_found", rule_id=denied)
 
 
+async def scenario_proxy(session):
+    # x509_proxy: the proxy file is read by the server itself, and the login uses it.
+    s, text = await ok(session, "rucio_voms_proxy_info")
+    check("/C=CH/O=Test/CN=Rucio Test Root" in s["output"], s)
+    check("RFC3820" in text and "timeleft" in text.lower(), text)
+    s, _ = await ok(session, "rucio_whoami")
+    check(s["account"] == "root", s)
+
+
 def browser_login(url):
     """The user's browser: the kit's headless login at the local OpenID provider."""
     out = subprocess.run([os.environ["KIT_PYTHON"], os.environ["BROWSER_LOGIN"], url, os.environ.get("OIDC_LOGIN", "alice")],

@@ -148,3 +148,27 @@ fn oidc_login_link_in_the_result_for_clients_without_elicitation() {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     scenario("oidc_link", &["--rucio-cfg", &cfg], &env);
 }
+
+#[test]
+fn x509_proxy_login_and_proxy_info() {
+    let kit = Kit::load();
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = kit.make_proxy(dir.path(), 2048);
+    let url = kit.get("RUCIO_TLS_URL");
+    let cfg = dir.path().join("x509.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[client]\nrucio_host = {url}\nauth_host = {url}\naccount = root\nca_cert = {ca}\nauth_token_file_path = {tok}\n",
+            ca = kit.get("RUCIO_CA_CERT"),
+            tok = dir.path().join("token").display()
+        ),
+    )
+    .unwrap();
+    // `--auth-type x509` without a client certificate means the grid proxy, as in rucio-mcp 0.10.0.
+    scenario(
+        "proxy",
+        &["--rucio-cfg", cfg.to_str().unwrap(), "--auth-type", "x509"],
+        &[("X509_USER_PROXY", proxy.to_str().unwrap())],
+    );
+}
