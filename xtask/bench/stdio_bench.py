@@ -258,12 +258,16 @@ def bench_server(label: str, argv: list[str], env: dict[str, str], runs: int, ca
         # No warm-up: the first call pays the Rucio login, as a real session does (it lands
         # above p99 with 200 calls, nearest-rank p99 drops the top two).
         lat: list[float] = []
+        ndids = None
         for _ in range(calls):
             t0 = time.perf_counter()
             res = srv.request("tools/call", params)
             lat.append((time.perf_counter() - t0) * 1000)
             if res.get("isError"):
                 raise BenchError(f"{label}: {TOOL} returned an error: {json.dumps(res)[:500]}")
+            if not lat[1:]:  # the first reply: how many DIDs it carries (both should agree)
+                dids = (res.get("structuredContent") or {}).get("dids")
+                ndids = len(dids) if isinstance(dids, list) else None
         hwm_kb = srv.vm_hwm_kb()
     finally:
         srv.close()
@@ -271,6 +275,7 @@ def bench_server(label: str, argv: list[str], env: dict[str, str], runs: int, ca
           f"VmHWM {hwm_kb / 1024:.1f} MB", file=sys.stderr)
     return {
         "tools": ntools,
+        "dids_returned": ndids,
         "startup_ms": {"median": statistics.median(startup), "min": min(startup), "runs": runs},
         "peak_rss_mb": hwm_kb / 1024,
         "call_ms": {"p50": percentile(lat, 50), "p99": percentile(lat, 99), "calls": calls},
@@ -346,6 +351,7 @@ def render(res: dict) -> str:
             o["call_ms"]["p50"], "{:.2f}", True),
         row(f"{TOOL} p99 (ms)", t["call_ms"]["p99"], o["call_ms"]["p99"], "{:.2f}", True),
         f"| tools listed | {t['tools']} | {o['tools']} | |",
+        f"| DIDs per {TOOL} reply | {t['dids_returned']} | {o['dids_returned']} | |",
         "",
         f"REST floor (same query, one keep-alive connection, {r['calls']} calls): "
         f"p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms",

@@ -12,7 +12,9 @@ use std::time::Instant;
 
 use clap::Args;
 
-use crate::{cargo, root, run, target_dir};
+use crate::{cargo, root, target_dir};
+// `run` here is this module's entry point; `crate::run` runs a command.
+use crate::run as run_cmd;
 
 /// The PyPI `rucio-mcp` release we compare against.
 const THEIRS_VERSION: &str = "0.10.0";
@@ -44,7 +46,9 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
     }
 
     eprintln!("xtask: building rucio-mcp (release)");
-    run(Command::new(cargo()).args(["build", "--release", "-p", "rucio-mcp"]).current_dir(root()))?;
+    run_cmd(
+        Command::new(cargo()).args(["build", "--release", "-p", "rucio-mcp"]).current_dir(root()),
+    )?;
     let ours = target_dir().join("release/rucio-mcp");
     if !ours.exists() {
         return Err(format!("the release build succeeded, but {} is missing", ours.display()));
@@ -56,20 +60,22 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
     let out = target_dir().join("bench");
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     eprintln!("xtask: benchmarking (servers' stderr in {})", out.join("logs").display());
-    run(Command::new("python3.11")
-        .arg(root().join("xtask/bench/stdio_bench.py"))
-        .arg("--ours")
-        .arg(&ours)
-        .arg("--theirs")
-        .arg(venv.join("bin/rucio-mcp"))
-        .arg("--env")
-        .arg(instance.env_file())
-        .args(["--runs", &args.runs.to_string(), "--calls", &args.calls.to_string()])
-        .arg("--json")
-        .arg(out.join("stdio.json"))
-        .arg("--logs")
-        .arg(out.join("logs"))
-        .current_dir(root()))
+    run_cmd(
+        Command::new("python3.11")
+            .arg(root().join("xtask/bench/stdio_bench.py"))
+            .arg("--ours")
+            .arg(&ours)
+            .arg("--theirs")
+            .arg(venv.join("bin/rucio-mcp"))
+            .arg("--env")
+            .arg(instance.env_file())
+            .args(["--runs", &args.runs.to_string(), "--calls", &args.calls.to_string()])
+            .arg("--json")
+            .arg(out.join("stdio.json"))
+            .arg("--logs")
+            .arg(out.join("logs"))
+            .current_dir(root()),
+    )
 }
 
 /// PyPI `rucio-mcp` in its own venv, installed once; a marker naming the version skips the
@@ -95,15 +101,12 @@ fn install_theirs(venv: &Path) -> Result<(), String> {
                 .is_ok_and(|s| s.success())
     };
     if !installed() {
-        eprintln!(
-            "xtask: installing PyPI rucio-mcp=={THEIRS_VERSION} into {}",
-            venv.display()
-        );
+        eprintln!("xtask: installing PyPI rucio-mcp=={THEIRS_VERSION} into {}", venv.display());
         let started = Instant::now();
         if !python.exists() {
-            run(Command::new("python3.11").arg("-m").arg("venv").arg(venv))?;
+            run_cmd(Command::new("python3.11").arg("-m").arg("venv").arg(venv))?;
         }
-        run(Command::new(&python).args([
+        run_cmd(Command::new(&python).args([
             "-m",
             "pip",
             "install",

@@ -4,6 +4,7 @@
 //! so it builds fast and keeps working while library code is broken.
 #![allow(clippy::print_stdout)] // printing is what a developer tool does
 
+mod bench;
 mod ci;
 mod clients;
 mod rucio;
@@ -33,6 +34,8 @@ enum Cmd {
     Demo,
     /// Install the MCP clients the end-to-end tests use (Python mcp SDK, Node 22, MCP Inspector CLI)
     Clients,
+    /// Measure rucio-mcp side by side with the Python rucio-mcp 0.10.0 on the local Rucio
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Cmd::Rucio { action } => rucio::run_action(action, &rucio::Instance::dev()),
         Cmd::Demo => demo(),
         Cmd::Clients => clients::install(),
+        Cmd::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -232,7 +232,7 @@ pub fn read_proxy_info(path: &Path) -> Result<ProxyInfo, ProxyInfoError> {
 
 /// Where Rucio and the grid tools look for the proxy, in order:
 /// $RUCIO_CLIENT_PROXY, the given client_x509_proxy from rucio.cfg,
-/// $X509_USER_PROXY, /tmp/x509up_u<uid>. `var` gives environment variables
+/// $X509_USER_PROXY, `/tmp/x509up_u<uid>`. `var` gives environment variables
 /// (so tests don't mutate the environment); `uid` the effective uid.
 /// Returns the first that is set (for the env/config ones) or exists (for
 /// the /tmp default); None if none.

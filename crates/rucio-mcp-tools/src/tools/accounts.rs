@@ -173,11 +173,10 @@ pub(crate) async fn get_local_account_usage(ctx: &ToolContext, args: AccountUsag
         format::table(&["RSE", "used", "files", "quota", "remaining"], &rows)
     );
     text.push_str(&format::page_footer(rows.len(), page.offset, page.next_offset, "RSEs"));
-    let usage: Vec<Value> = page.items.iter().map(super::to_json).collect();
     let structured = list_structured(
         echo(&[("account", json!(account)), ("rse", json!(rse)), ("hide_zero", json!(hide_zero))]),
         "usage",
-        &page.with_items(usage),
+        &page,
     );
     Ok(ToolOutput { text, structured })
 }
@@ -327,9 +326,9 @@ pub(crate) async fn list_account_rules(ctx: &ToolContext, args: AccountRules) ->
     let page = page_request(args.limit, args.offset)?
         .take(ctx.client.list_account_rules(&account).await?, |_| true)
         .await?;
-    let rules = super::rules::rule_page_output(&format!("Rules of account {account}"), &page);
-    let structured = list_structured(echo(&[("account", json!(account))]), "rules", &rules.1);
-    Ok(ToolOutput { text: rules.0, structured })
+    let text = super::rules::rule_list_text(&format!("Rules of account {account}"), &page);
+    let structured = list_structured(echo(&[("account", json!(account))]), "rules", &page);
+    Ok(ToolOutput { text, structured })
 }
 
 #[cfg(test)]

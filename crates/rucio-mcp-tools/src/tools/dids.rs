@@ -201,11 +201,10 @@ pub(crate) async fn list_files(ctx: &ToolContext, args: ListFiles) -> ToolResult
             f.scope, f.name
         )]));
     }
-    let files: Vec<Value> = page.items.iter().map(super::to_json).collect();
     let structured = list_structured(
         echo(&[("did", json!(did.to_string())), ("long", json!(args.long))]),
         "files",
-        &page.with_items(files),
+        &page,
     );
     Ok(ToolOutput { text, structured })
 }

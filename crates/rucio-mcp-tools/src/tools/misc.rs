@@ -1,7 +1,7 @@
 //! Subscriptions, ping and whoami.
 
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{ToolContext, ToolOutput, ToolResult, echo, list_structured, page_request, required};
 use crate::format::{self, opt};
@@ -58,11 +58,10 @@ pub(crate) async fn list_subscriptions(ctx: &ToolContext, args: ListSubscription
             s.name
         )]));
     }
-    let subscriptions: Vec<Value> = page.items.iter().map(super::to_json).collect();
     let structured = list_structured(
         echo(&[("name", json!(name)), ("account", json!(account))]),
         "subscriptions",
-        &page.with_items(subscriptions),
+        &page,
     );
     Ok(ToolOutput { text, structured })
 }
@@ -86,14 +85,14 @@ pub(crate) async fn list_subscription_rules(
     let page = page_request(args.limit, args.offset)?
         .take(ctx.client.list_subscription_rules(account, name).await?, |_| true)
         .await?;
-    let (text, rules) = super::rules::rule_page_output(
+    let text = super::rules::rule_list_text(
         &format!("Rules created by subscription {name} of {account}"),
         &page,
     );
     let structured = list_structured(
         echo(&[("account", json!(account)), ("name", json!(name))]),
         "rules",
-        &rules,
+        &page,
     );
     Ok(ToolOutput { text, structured })
 }

@@ -3,14 +3,13 @@
 use futures_util::TryStreamExt;
 use rucio_client::{Did, DidType, ReplicaQuery};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{
     ToolContext, ToolOutput, ToolResult, did_arg, did_list_arg, echo, list_structured, page_request,
 };
 use crate::errors::ToolError;
 use crate::format::{self, human_bytes, opt};
-use crate::paging::Page;
 
 fn twenty() -> i64 {
     20
@@ -85,9 +84,7 @@ pub(crate) async fn list_replicas(ctx: &ToolContext, args: ListReplicas) -> Tool
             "Files without a replica here may exist elsewhere: drop `rse_expression`, or set `all_states=true` to see replicas being copied".into(),
         ]));
     }
-    let replicas: Vec<Value> = page.items.iter().map(super::to_json).collect();
-    let structured =
-        list_structured(echo(&[("dids", json!(shown))]), "replicas", &page.with_items(replicas));
+    let structured = list_structured(echo(&[("dids", json!(shown))]), "replicas", &page);
     Ok(ToolOutput { text, structured })
 }
 
@@ -146,12 +143,7 @@ pub(crate) async fn list_dataset_replicas(
     }
     hints.push(format!("`rucio_list_did_rules {did}` shows which rules keep these copies"));
     text.push_str(&format::hints(&hints));
-    let replicas: Vec<Value> = page.items.iter().map(super::to_json).collect();
-    let structured = list_structured(
-        echo(&[("did", json!(did.to_string()))]),
-        "replicas",
-        &page.with_items(replicas),
-    );
+    let structured = list_structured(echo(&[("did", json!(did.to_string()))]), "replicas", &page);
     Ok(ToolOutput { text, structured })
 }
 
@@ -216,8 +208,6 @@ pub(crate) async fn list_container_replicas(
                 .to_owned(),
         ]));
     }
-    let replicas: Vec<Value> = page.items.iter().map(super::to_json).collect();
-    let page: Page<Value> = page.with_items(replicas);
     let structured = list_structured(echo(&[("did", json!(did.to_string()))]), "replicas", &page);
     Ok(ToolOutput { text, structured })
 }

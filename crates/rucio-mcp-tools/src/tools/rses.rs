@@ -258,11 +258,7 @@ pub(crate) async fn list_transfer_limits(ctx: &ToolContext, args: Paged) -> Tool
         )
     );
     text.push_str(&format::page_footer(rows.len(), page.offset, page.next_offset, "limits"));
-    let limits: Vec<Value> = page.items.iter().map(super::to_json).collect();
-    Ok(ToolOutput {
-        text,
-        structured: list_structured(echo(&[]), "limits", &page.with_items(limits)),
-    })
+    Ok(ToolOutput { text, structured: list_structured(echo(&[]), "limits", &page) })
 }
 
 #[derive(Debug, Deserialize)]
@@ -327,11 +323,10 @@ pub(crate) async fn list_requests(
         format::table(&["DID", "state", "activity", "size", "updated"], &rows)
     );
     text.push_str(&format::page_footer(rows.len(), page.offset, page.next_offset, "requests"));
-    let requests: Vec<Value> = page.items.iter().map(super::to_json).collect();
     let structured = list_structured(
         echo(&[("src_rse", json!(src)), ("dst_rse", json!(dst))]),
         "requests",
-        &page.with_items(requests),
+        &page,
     );
     Ok(ToolOutput { text, structured })
 }

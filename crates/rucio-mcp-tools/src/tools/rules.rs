@@ -60,7 +60,7 @@ fn rule_rows(rules: &[Rule]) -> Vec<Vec<String>> {
 const RULE_HEADERS: [&str; 7] =
     ["rule id", "DID", "RSE expression", "state", "locks ok/repl/stuck", "account", "expires"];
 
-fn rule_list_text(title: &str, page: &crate::paging::Page<Rule>) -> String {
+pub(crate) fn rule_list_text(title: &str, page: &crate::paging::Page<Rule>) -> String {
     let mut text =
         format!("**{title}**\n\n{}", format::table(&RULE_HEADERS, &rule_rows(&page.items)));
     text.push_str(&format::page_footer(page.items.len(), page.offset, page.next_offset, "rules"));
@@ -74,18 +74,6 @@ fn rule_list_text(title: &str, page: &crate::paging::Page<Rule>) -> String {
     }
     text.push_str(&format::hints(&hints));
     text
-}
-
-fn rules_json(page: &crate::paging::Page<Rule>) -> crate::paging::Page<Value> {
-    page.with_items(page.items.iter().map(super::to_json).collect())
-}
-
-/// The text and the JSON page of a list of rules, for every tool that lists rules.
-pub(crate) fn rule_page_output(
-    title: &str,
-    page: &crate::paging::Page<Rule>,
-) -> (String, crate::paging::Page<Value>) {
-    (rule_list_text(title, page), rules_json(page))
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,8 +91,7 @@ pub(crate) async fn list_did_rules(ctx: &ToolContext, args: PagedDid) -> ToolRes
         .take(ctx.client.list_did_rules(&did).await?, |_| true)
         .await?;
     let text = rule_list_text(&format!("Rules on {did}"), &page);
-    let structured =
-        list_structured(echo(&[("did", json!(did.to_string()))]), "rules", &rules_json(&page));
+    let structured = list_structured(echo(&[("did", json!(did.to_string()))]), "rules", &page);
     Ok(ToolOutput { text, structured })
 }
 
@@ -196,12 +183,7 @@ pub(crate) async fn list_rule_history(ctx: &ToolContext, args: PagedDid50) -> To
         )
     );
     text.push_str(&format::page_footer(rows.len(), page.offset, page.next_offset, "entries"));
-    let history: Vec<Value> = page.items.iter().map(super::to_json).collect();
-    let structured = list_structured(
-        echo(&[("did", json!(did.to_string()))]),
-        "history",
-        &page.with_items(history),
-    );
+    let structured = list_structured(echo(&[("did", json!(did.to_string()))]), "history", &page);
     Ok(ToolOutput { text, structured })
 }
 
@@ -239,7 +221,7 @@ pub(crate) async fn list_rules(ctx: &ToolContext, args: ListRules) -> ToolResult
     let structured = list_structured(
         echo(&[("scope", json!(scope)), ("account", json!(account))]),
         "rules",
-        &rules_json(&page),
+        &page,
     );
     Ok(ToolOutput { text, structured })
 }
@@ -530,9 +512,7 @@ pub(crate) async fn get_dataset_locks(ctx: &ToolContext, args: PagedDid) -> Tool
     let mut text =
         format!("**Locks on {did}**\n\n{}", format::table(&LOCK_HEADERS, &lock_rows(&page.items)));
     text.push_str(&format::page_footer(page.items.len(), page.offset, page.next_offset, "locks"));
-    let locks: Vec<Value> = page.items.iter().map(super::to_json).collect();
-    let structured =
-        list_structured(echo(&[("did", json!(did.to_string()))]), "locks", &page.with_items(locks));
+    let structured = list_structured(echo(&[("did", json!(did.to_string()))]), "locks", &page);
     Ok(ToolOutput { text, structured })
 }
 
@@ -546,8 +526,6 @@ pub(crate) async fn get_dataset_locks_by_rse(ctx: &ToolContext, args: LocksByRse
         format::table(&LOCK_HEADERS, &lock_rows(&page.items))
     );
     text.push_str(&format::page_footer(page.items.len(), page.offset, page.next_offset, "locks"));
-    let locks: Vec<Value> = page.items.iter().map(super::to_json).collect();
-    let structured =
-        list_structured(echo(&[("rse", json!(rse))]), "locks", &page.with_items(locks));
+    let structured = list_structured(echo(&[("rse", json!(rse))]), "locks", &page);
     Ok(ToolOutput { text, structured })
 }
