@@ -127,16 +127,21 @@ fn resolve(args: &SiteArgs) -> Result<SiteConfig, String> {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let level = match args.log_level {
-        LogLevel::Debug => "debug",
-        LogLevel::Info => "info",
-        LogLevel::Warning => "warn",
-        LogLevel::Error => "error",
+        LogLevel::Debug => tracing::Level::DEBUG,
+        LogLevel::Info => tracing::Level::INFO,
+        LogLevel::Warning => tracing::Level::WARN,
+        LogLevel::Error => tracing::Level::ERROR,
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_env_filter(tracing_subscriber::EnvFilter::new(format!("{level},rmcp=warn")))
+    // A static target filter, not EnvFilter: no regex compiled on the start-up path.
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_default(level)
+        .with_target("rmcp", tracing::Level::WARN.min(level));
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false))
+        .with(filter)
         .init();
     let Transport::Stdio = args.transport;
     let resolved = resolve(&args.site)?;

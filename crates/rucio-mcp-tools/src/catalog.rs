@@ -3,42 +3,41 @@
 //! The schemas are data, not derived from Rust types, so that they match rucio-mcp 0.10.0's exactly
 //! (names, types, defaults, required sets) and a change to what a model sees is a visible diff.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
+use rmcp::model::Tool;
 use serde::Deserialize;
-use serde_json::{Map, Value};
 
-/// One tool as the catalog describes it.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// One tool as the catalog describes it, in the form rmcp serves.
+#[derive(Clone, Debug)]
 pub struct ToolSpec {
-    pub name: String,
-    pub title: String,
-    pub description: String,
-    pub input_schema: Map<String, Value>,
-    pub output_schema: Map<String, Value>,
-    pub annotations: Map<String, Value>,
+    pub tool: Tool,
 }
 
 impl ToolSpec {
+    pub fn name(&self) -> &str {
+        &self.tool.name
+    }
+
     /// Whether the tool changes Rucio (hidden and refused in read-only mode).
     pub fn writes(&self) -> bool {
-        self.annotations.get("readOnlyHint") == Some(&Value::Bool(false))
+        self.tool.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(false)
     }
 }
 
 #[derive(Deserialize)]
 struct Catalog {
-    tools: Vec<ToolSpec>,
+    tools: Vec<Tool>,
 }
 
 const CATALOG_JSON: &str = include_str!("catalog.json");
 
-/// All tools of the stdio server, parsed once.
-pub fn tools() -> &'static [Arc<ToolSpec>] {
-    static TOOLS: OnceLock<Vec<Arc<ToolSpec>>> = OnceLock::new();
+/// All tools of the stdio server, parsed once (straight into rmcp's type: start-up is on the
+/// path of the first `tools/list`).
+pub fn tools() -> &'static [ToolSpec] {
+    static TOOLS: OnceLock<Vec<ToolSpec>> = OnceLock::new();
     TOOLS.get_or_init(|| match serde_json::from_str::<Catalog>(CATALOG_JSON) {
-        Ok(catalog) => catalog.tools.into_iter().map(Arc::new).collect(),
+        Ok(catalog) => catalog.tools.into_iter().map(|tool| ToolSpec { tool }).collect(),
         // The catalog is compiled in and checked by the tests below, so this cannot happen at run time.
         Err(e) => {
             tracing::error!(error = %e, "the built-in tool catalog is malformed");
@@ -47,14 +46,15 @@ pub fn tools() -> &'static [Arc<ToolSpec>] {
     })
 }
 
-pub fn find(name: &str) -> Option<&'static Arc<ToolSpec>> {
-    tools().iter().find(|t| t.name == name)
+pub fn find(name: &str) -> Option<&'static ToolSpec> {
+    tools().iter().find(|t| t.name() == name)
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use serde_json::Value;
 
     fn reference() -> Value {
         let path = concat!(
@@ -86,19 +86,17 @@ mod tests {
         assert_eq!(ref_tools.len(), tools().len());
         for r in ref_tools {
             let name = r["name"].as_str().unwrap();
-            let ours = find(name).unwrap_or_else(|| panic!("{name} missing"));
-            assert_eq!(
-                strip_texts(&Value::Object(ours.input_schema.clone())),
-                r["inputSchema"],
-                "{name} input schema"
-            );
-            let mut out = ours.output_schema.clone();
+            let ours =
+                serde_json::to_value(&find(name).unwrap_or_else(|| panic!("{name} missing")).tool)
+                    .unwrap();
+            assert_eq!(strip_texts(&ours["inputSchema"]), r["inputSchema"], "{name} input schema");
+            let mut out = ours["outputSchema"].as_object().unwrap().clone();
             if let Some(Value::Object(props)) = out.get_mut("properties") {
                 // Our one addition: where the next page starts.
                 props.remove("next_offset");
             }
             assert_eq!(strip_texts(&Value::Object(out)), r["outputSchema"], "{name} output schema");
-            let mut annotations = ours.annotations.clone();
+            let mut annotations = ours["annotations"].as_object().unwrap().clone();
             annotations.remove("title");
             assert_eq!(Value::Object(annotations), r["annotations"], "{name} annotations");
         }
@@ -106,9 +104,14 @@ mod tests {
 
     #[test]
     fn every_tool_and_parameter_is_described() {
-        for tool in tools() {
-            assert!(tool.description.len() > 40, "{} needs a real description", tool.name);
-            assert!(!tool.title.is_empty());
+        for spec in tools() {
+            let tool = &spec.tool;
+            assert!(
+                tool.description.as_deref().unwrap_or_default().len() > 40,
+                "{} needs a real description",
+                tool.name
+            );
+            assert!(tool.title.as_deref().is_some_and(|t| !t.is_empty()));
             if let Some(Value::Object(props)) = tool.input_schema.get("properties") {
                 for (param, schema) in props {
                     let text =
@@ -117,8 +120,7 @@ mod tests {
                 }
             }
         }
-        let writes: Vec<&str> =
-            tools().iter().filter(|t| t.writes()).map(|t| t.name.as_str()).collect();
+        let writes: Vec<&str> = tools().iter().filter(|t| t.writes()).map(ToolSpec::name).collect();
         assert_eq!(writes.len(), 7, "{writes:?}");
     }
 }

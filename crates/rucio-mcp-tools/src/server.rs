@@ -71,7 +71,7 @@ impl RucioMcpServer {
         let tools = catalog::tools()
             .iter()
             .filter(|spec| !(options.read_only && spec.writes()))
-            .filter_map(|spec| to_rmcp_tool(spec))
+            .map(|spec| spec.tool.clone())
             .collect();
         Self { inner: Arc::new(Inner { options, tools, session, metrics }) }
     }
@@ -91,19 +91,19 @@ impl RucioMcpServer {
         if options.read_only && spec.writes() {
             return Err(ToolError::new(
                 ErrorCategory::ReadOnly,
-                format!("`{}` changes Rucio, and this server runs with --read-only", spec.name),
+                format!("`{}` changes Rucio, and this server runs with --read-only", spec.name()),
                 "Only reading tools are available; ask the user to run the server without --read-only to change rules.",
             ));
         }
-        if spec.name == "rucio_voms_proxy_info" {
+        if spec.name() == "rucio_voms_proxy_info" {
             return crate::proxy_tool::voms_proxy_info(self.inner.session.config());
         }
         let session = &self.inner.session;
         let ctx = ToolContext { client: session.client().await?, site: options.site.clone() };
-        match tools::call(&ctx, &spec.name, args.clone()).await {
+        match tools::call(&ctx, spec.name(), args.clone()).await {
             Err(e) if e.category == ErrorCategory::Authentication && session.can_log_in().await => {
                 self.log_in(context).await?;
-                tools::call(&ctx, &spec.name, args).await
+                tools::call(&ctx, spec.name(), args).await
             }
             other => other,
         }
@@ -197,21 +197,6 @@ impl RucioMcpServer {
     }
 }
 
-/// The rmcp form of a catalog entry.
-fn to_rmcp_tool(spec: &ToolSpec) -> Option<Tool> {
-    let value = json!({
-        "name": spec.name,
-        "title": spec.title,
-        "description": spec.description,
-        "inputSchema": spec.input_schema,
-        "outputSchema": spec.output_schema,
-        "annotations": spec.annotations,
-    });
-    serde_json::from_value(value)
-        .map_err(|e| tracing::error!(tool = %spec.name, error = %e, "bad catalog entry"))
-        .ok()
-}
-
 fn result_of(outcome: Result<ToolOutput, ToolError>) -> CallToolResult {
     match outcome {
         Ok(output) => {
@@ -270,11 +255,11 @@ impl ServerHandler for RucioMcpServer {
         let outcome = self.run(spec, request.arguments.unwrap_or_default(), &context).await;
         let category = outcome.as_ref().err().map(|e| e.category);
         if let Some(e) = outcome.as_ref().err() {
-            tracing::info!(tool = %spec.name, category = %e.category, "tool call failed");
+            tracing::info!(tool = %spec.name(), category = %e.category, "tool call failed");
         }
         self.inner.metrics.record(
             &self.inner.options.site,
-            &spec.name,
+            spec.name(),
             started.elapsed(),
             category,
         );
