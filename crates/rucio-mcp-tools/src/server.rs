@@ -18,7 +18,7 @@ use rmcp::model::{
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::catalog::{self, ToolSpec};
 use crate::errors::{ErrorCategory, ToolError};
@@ -298,9 +298,4 @@ impl ServerHandler for RucioMcpServer {
             Some(json!({ "uri": request.uri })),
         ))
     }
-}
-
-/// A value for tests and tools that need the structured part of a result.
-pub fn structured_of(result: &CallToolResult) -> Option<&Value> {
-    result.structured_content.as_ref()
 }
