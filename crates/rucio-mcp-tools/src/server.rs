@@ -178,9 +178,12 @@ impl RucioMcpServer {
                     )
                     .await;
             }
-            if tokio::time::timeout(PROGRESS_EVERY, state.changed()).await.is_ok_and(|r| r.is_err())
-            {
-                break; // the poll task ended; its last state is read above on the next turn
+            let poll_gone = tokio::time::timeout(PROGRESS_EVERY, state.changed())
+                .await
+                .is_ok_and(|r| r.is_err());
+            if poll_gone && *state.borrow() == LoginState::Waiting {
+                // The poll task died without a verdict: no token will come.
+                return Err(login_needed(&pending.url, site));
             }
             if started.elapsed() > LOGIN_TIMEOUT {
                 return Err(login_needed(&pending.url, site));
