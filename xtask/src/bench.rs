@@ -6,9 +6,7 @@
 //! the Python server in a venv cached under `target/xtask-cache/`. The figures land on stdout as a
 //! markdown table and in `target/bench/stdio.json`.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::process::Command;
 
 use clap::Args;
 
@@ -55,7 +53,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
     }
 
     let venv = target_dir().join(format!("xtask-cache/rucio-mcp-{THEIRS_VERSION}-venv"));
-    install_theirs(&venv)?;
+    crate::clients::pip_venv(&venv, "rucio-mcp", THEIRS_VERSION)?;
 
     let out = target_dir().join("bench");
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
@@ -76,52 +74,4 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
             .arg(out.join("logs"))
             .current_dir(root()),
     )
-}
-
-/// PyPI `rucio-mcp` in its own venv, installed once; a marker naming the version skips the
-/// install next time (bumping [`THEIRS_VERSION`] reinstalls).
-fn install_theirs(venv: &Path) -> Result<(), String> {
-    let marker = venv.join(format!(".installed-rucio-mcp-{THEIRS_VERSION}"));
-    let exe = venv.join("bin/rucio-mcp");
-    if marker.exists() && exe.exists() {
-        return Ok(());
-    }
-    let python = venv.join("bin/python");
-    let check = format!(
-        "import importlib.metadata as m; assert m.version('rucio-mcp') == '{THEIRS_VERSION}'"
-    );
-    // Someone (a developer by hand, an interrupted run) may have installed it without the marker.
-    let installed = || {
-        exe.exists()
-            && Command::new(&python)
-                .args(["-c", &check])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-    };
-    if !installed() {
-        eprintln!("xtask: installing PyPI rucio-mcp=={THEIRS_VERSION} into {}", venv.display());
-        let started = Instant::now();
-        if !python.exists() {
-            run_cmd(Command::new("python3.11").arg("-m").arg("venv").arg(venv))?;
-        }
-        run_cmd(Command::new(&python).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            &format!("rucio-mcp=={THEIRS_VERSION}"),
-        ]))?;
-        if !installed() {
-            return Err(format!(
-                "{} is not rucio-mcp {THEIRS_VERSION} after installing it",
-                exe.display()
-            ));
-        }
-        eprintln!("xtask: installed in {:.1} s", started.elapsed().as_secs_f64());
-    }
-    std::fs::write(&marker, "installed by `cargo xtask bench`\n")
-        .map_err(|e| format!("cannot write {}: {e}", marker.display()))
 }

@@ -34,15 +34,19 @@ pub(crate) fn install() -> Result<(), String> {
 }
 
 fn install_python_sdk(venv: &Path) -> Result<(), String> {
-    let marker = venv.join(format!(".installed-{MCP_SDK_VERSION}"));
+    pip_venv(venv, "mcp", MCP_SDK_VERSION)
+}
+
+/// A Python venv holding `package==version`, installed once: a marker naming the version skips the
+/// work next time, and a venv someone filled by hand (or an interrupted run) is recognised too.
+pub(crate) fn pip_venv(venv: &Path, package: &str, version: &str) -> Result<(), String> {
+    let marker = venv.join(format!(".installed-{package}-{version}"));
     if marker.exists() {
         return Ok(());
     }
     let python = venv.join("bin/python");
-    // Someone (another xtask, a developer by hand) may have installed it without the marker.
-    let check = format!(
-        "import mcp, importlib.metadata as m; assert m.version('mcp') == '{MCP_SDK_VERSION}'"
-    );
+    let check =
+        format!("import importlib.metadata as m; assert m.version('{package}') == '{version}'");
     let installed = || {
         python.exists()
             && Command::new(&python)
@@ -53,10 +57,8 @@ fn install_python_sdk(venv: &Path) -> Result<(), String> {
                 .is_ok_and(|s| s.success())
     };
     if !installed() {
-        eprintln!(
-            "xtask: installing the Python MCP SDK mcp=={MCP_SDK_VERSION} into {}",
-            venv.display()
-        );
+        eprintln!("xtask: installing {package}=={version} into {}", venv.display());
+        let started = std::time::Instant::now();
         if !python.exists() {
             run(Command::new("python3.11").arg("-m").arg("venv").arg(venv))?;
         }
@@ -66,14 +68,15 @@ fn install_python_sdk(venv: &Path) -> Result<(), String> {
             "install",
             "--quiet",
             "--disable-pip-version-check",
-            &format!("mcp=={MCP_SDK_VERSION}"),
+            &format!("{package}=={version}"),
         ]))?;
         if !installed() {
             return Err(format!(
-                "{} cannot import mcp {MCP_SDK_VERSION} after installing it",
-                python.display()
+                "{} has no {package} {version} after installing it",
+                venv.display()
             ));
         }
+        eprintln!("xtask: installed {package} in {:.1} s", started.elapsed().as_secs_f64());
     }
     write_marker(&marker)
 }
