@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomNotification,
-    Implementation, JsonObject, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ElicitRequest, ElicitRequestParams, Implementation, InputRequest, InputRequests,
+    InputRequiredResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
     ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
     ReadResourceResult, Resource, ResourceContents, ServerCapabilities, ServerConfig,
     ServerNotification, Tool, ToolsCapability,
@@ -23,7 +24,7 @@ use serde_json::json;
 use crate::catalog::{self, ToolSpec};
 use crate::errors::{ErrorCategory, ToolError};
 use crate::metrics::ToolMetrics;
-use crate::session::{LOGIN_TIMEOUT, LoginState, RucioSession, login_needed};
+use crate::session::{LOGIN_TIMEOUT, LoginState, PendingLogin, RucioSession, login_needed};
 use crate::tools::{self, ToolContext, ToolOutput};
 
 /// The protocol versions served: today's clients speak 2025-11-25, rmcp's default is 2026-07-28.
@@ -80,37 +81,62 @@ impl RucioMcpServer {
         &self.inner.tools
     }
 
-    /// Runs a tool and returns its output or error, logging in first where needed.
+    /// Runs a tool, logging in first where needed. On 2026-07-28 connections a login is asked of
+    /// the client as an input request (the protocol has no server-to-client requests there).
     async fn run(
         &self,
         spec: &ToolSpec,
-        args: JsonObject,
+        request: &CallToolRequestParams,
         context: &RequestContext<RoleServer>,
-    ) -> Result<ToolOutput, ToolError> {
+    ) -> Outcome {
         let options = &self.inner.options;
         if options.read_only && spec.writes() {
-            return Err(ToolError::new(
+            return Outcome::Done(Err(ToolError::new(
                 ErrorCategory::ReadOnly,
                 format!("`{}` changes Rucio, and this server runs with --read-only", spec.name()),
                 "Only reading tools are available; ask the user to run the server without --read-only to change rules.",
-            ));
+            )));
         }
         if spec.name() == "rucio_voms_proxy_info" {
-            return crate::proxy_tool::voms_proxy_info(self.inner.session.config());
+            return Outcome::Done(crate::proxy_tool::voms_proxy_info(self.inner.session.config()));
         }
         let session = &self.inner.session;
-        let ctx = ToolContext { client: session.client().await?, site: options.site.clone() };
+        let client = match session.client().await {
+            Ok(client) => client,
+            Err(e) => return Outcome::Done(Err(e)),
+        };
+        let ctx = ToolContext { client, site: options.site.clone() };
+        let args = request.arguments.clone().unwrap_or_default();
+        // The client's answer to our login input request (2026-07-28): wait for the login, then run.
+        if let Some(answer) = request.input_responses.as_ref().and_then(|r| r.get(LOGIN_INPUT)) {
+            let accepted =
+                answer.get("action").and_then(serde_json::Value::as_str) == Some("accept");
+            let waited = match session.pending_login().await {
+                Some(pending) if accepted => self.wait_for_login(&pending, context).await,
+                Some(pending) => Err(declined(&pending.url)),
+                None => Ok(()),
+            };
+            if let Err(e) = waited {
+                return Outcome::Done(Err(e));
+            }
+            return Outcome::Done(tools::call(&ctx, spec.name(), args).await);
+        }
         match tools::call(&ctx, spec.name(), args.clone()).await {
             Err(e) if e.category == ErrorCategory::Authentication && session.can_log_in().await => {
-                self.log_in(context).await?;
-                tools::call(&ctx, spec.name(), args).await
+                match self.log_in(context).await {
+                    Ok(LoginStep::Ready) => {
+                        Outcome::Done(tools::call(&ctx, spec.name(), args).await)
+                    }
+                    Ok(LoginStep::AskClient(input)) => Outcome::InputRequired(input),
+                    Err(e) => Outcome::Done(Err(e)),
+                }
             }
-            other => other,
+            other => Outcome::Done(other),
         }
     }
 
-    /// Starts (or joins) the OIDC login and waits for it where the client can show the URL.
-    async fn log_in(&self, context: &RequestContext<RoleServer>) -> Result<(), ToolError> {
+    /// Starts (or joins) the OIDC login and hands its URL to the user through the client.
+    async fn log_in(&self, context: &RequestContext<RoleServer>) -> Result<LoginStep, ToolError> {
         let site = &self.inner.options.site;
         let pending = self.inner.session.login().await?;
         let url_elicitation = context
@@ -125,29 +151,50 @@ impl RucioMcpServer {
         let message = format!(
             "Sign in to Rucio ({site}) in your browser to continue; this request resumes by itself."
         );
+        let modern = context.protocol_version().is_some_and(|v| !v.has_initialize());
+        if modern {
+            let params = ElicitRequestParams::UrlElicitationParams {
+                meta: None,
+                message,
+                url: pending.url.to_string(),
+                elicitation_id,
+            };
+            let mut requests = InputRequests::new();
+            requests
+                .insert(LOGIN_INPUT.into(), InputRequest::Elicitation(ElicitRequest::new(params)));
+            return Ok(LoginStep::AskClient(InputRequiredResult::new(Some(requests), None)));
+        }
         let peer = context.peer.clone();
-        let elicitation = peer.elicit_url(message, pending.url.clone(), elicitation_id.clone());
-        match elicitation.await {
+        match peer.elicit_url(message, pending.url.clone(), elicitation_id.clone()).await {
             Ok(rmcp::model::ElicitationAction::Accept) => {}
             Ok(_)
             | Err(
                 rmcp::service::ElicitationError::UserDeclined
                 | rmcp::service::ElicitationError::UserCancelled,
-            ) => {
-                return Err(ToolError::new(
-                    ErrorCategory::Authentication,
-                    "the user did not open the Rucio login",
-                    format!(
-                        "Ask the user to sign in at {} (valid for 5 minutes), then call the tool again.",
-                        pending.url
-                    ),
-                ));
-            }
+            ) => return Err(declined(&pending.url)),
             Err(e) => {
                 tracing::debug!(error = %e, "URL elicitation failed; falling back to the link in the result");
                 return Err(login_needed(&pending.url, site));
             }
         }
+        self.wait_for_login(&pending, context).await?;
+        let _ = context
+            .peer
+            .send_notification(ServerNotification::CustomNotification(CustomNotification::new(
+                "notifications/elicitation/complete",
+                Some(json!({ "elicitationId": elicitation_id })),
+            )))
+            .await;
+        Ok(LoginStep::Ready)
+    }
+
+    /// Waits for the background login, with progress notifications that keep the request alive.
+    async fn wait_for_login(
+        &self,
+        pending: &PendingLogin,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<(), ToolError> {
+        let site = &self.inner.options.site;
         let progress = context.meta.get_progress_token();
         let started = Instant::now();
         let mut state = pending.state.clone();
@@ -155,7 +202,7 @@ impl RucioMcpServer {
         loop {
             let current = state.borrow().clone();
             match current {
-                LoginState::Done => break,
+                LoginState::Done => return Ok(()),
                 LoginState::Failed(reason) => {
                     return Err(ToolError::new(
                         ErrorCategory::Authentication,
@@ -189,15 +236,33 @@ impl RucioMcpServer {
                 return Err(login_needed(&pending.url, site));
             }
         }
-        let _ = context
-            .peer
-            .send_notification(ServerNotification::CustomNotification(CustomNotification::new(
-                "notifications/elicitation/complete",
-                Some(json!({ "elicitationId": elicitation_id })),
-            )))
-            .await;
-        Ok(())
     }
+}
+
+/// The key of our login in an input request (2026-07-28).
+const LOGIN_INPUT: &str = "rucio-login";
+
+/// What a tool call ends in.
+enum Outcome {
+    Done(Result<ToolOutput, ToolError>),
+    /// The client must get something from the user (the login) and call again.
+    InputRequired(InputRequiredResult),
+}
+
+/// Where a login stands after handing the URL to the client.
+enum LoginStep {
+    Ready,
+    AskClient(InputRequiredResult),
+}
+
+fn declined(url: &url::Url) -> ToolError {
+    ToolError::new(
+        ErrorCategory::Authentication,
+        "the user did not open the Rucio login",
+        format!(
+            "Ask the user to sign in at {url} (valid for 5 minutes), then call the tool again."
+        ),
+    )
 }
 
 fn result_of(outcome: Result<ToolOutput, ToolError>) -> CallToolResult {
@@ -255,7 +320,10 @@ impl ServerHandler for RucioMcpServer {
             return Err(McpError::invalid_params(format!("unknown tool `{}`", request.name), None));
         };
         let started = Instant::now();
-        let outcome = self.run(spec, request.arguments.unwrap_or_default(), &context).await;
+        let outcome = match self.run(spec, &request, &context).await {
+            Outcome::Done(outcome) => outcome,
+            Outcome::InputRequired(input) => return Ok(input.into()),
+        };
         let category = outcome.as_ref().err().map(|e| e.category);
         if let Some(e) = outcome.as_ref().err() {
             tracing::info!(tool = %spec.name(), category = %e.category, "tool call failed");

@@ -293,6 +293,25 @@ async def scenario_oidc_link(session):
     check(result.structured_content["account"] == os.environ["OIDC_LOGIN_ACCOUNT"], result.structured_content)
 
 
+async def run_modern(command):
+    """The SDK's high-level `Client` in its default mode probes `server/discover` and speaks
+    2026-07-28, where the login comes back as an input request instead of a server request."""
+    from mcp import Client
+    server = StdioServerParameters(command=command[0], args=command[1:], env=dict(os.environ))
+    async with Client(server, elicitation_callback=elicitation_callback) as client:
+        check(client.protocol_version == "2026-07-28", f"negotiated {client.protocol_version}")
+        tools = (await client.list_tools()).tools
+        check(len(tools) == 44, f"{len(tools)} tools")
+        result = await client.call_tool("rucio_whoami", {})
+        text = "".join(c.text for c in result.content if getattr(c, "type", "") == "text")
+        check(not result.is_error, text)
+        check(result.structured_content["account"] == os.environ["OIDC_LOGIN_ACCOUNT"], result.structured_content)
+        check(len(ELICITED) == 1, f"the login URL came as an input request: {ELICITED}")
+        result = await client.call_tool("rucio_list_dids", {"did_pattern": "data24:*"})
+        check(not result.is_error and len(result.structured_content["dids"]) == 3, result.structured_content)
+        check(len(ELICITED) == 1, "logged in once")
+
+
 ELICITED = []
 PROGRESS = []
 
@@ -307,6 +326,10 @@ async def elicitation_callback(context, params):
 async def main():
     scenario = sys.argv[1]
     command = sys.argv[sys.argv.index("--") + 1:]
+    if scenario == "oidc_modern":
+        await run_modern(command)
+        print(f"scenario {scenario}: ok")
+        return
     server = StdioServerParameters(command=command[0], args=command[1:], env=dict(os.environ))
     kwargs = {}
     if scenario == "oidc_elicitation":

@@ -172,3 +172,13 @@ fn x509_proxy_login_and_proxy_info() {
         &[("X509_USER_PROXY", proxy.to_str().unwrap())],
     );
 }
+
+#[test]
+fn oidc_login_as_an_input_request_on_protocol_2026_07_28() {
+    let kit = Kit::load();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = oidc_cfg(&kit, dir.path());
+    let env = browser_env(&kit);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    scenario("oidc_modern", &["--rucio-cfg", &cfg], &env);
+}
