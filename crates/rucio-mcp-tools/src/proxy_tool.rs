@@ -8,10 +8,10 @@ use crate::errors::{ErrorCategory, ToolError};
 use crate::proxy_info::{locate_proxy, read_proxy_info};
 use crate::tools::ToolOutput;
 
-pub(crate) fn voms_proxy_info(config: Option<&RucioConfig>) -> Result<ToolOutput, ToolError> {
+pub(crate) fn voms_proxy_info(config: &RucioConfig) -> Result<ToolOutput, ToolError> {
     let env = Environment::from_process();
     let var = |k: &str| env.var(k).map(str::to_owned);
-    let configured = config.and_then(|c| c.client_x509_proxy.as_deref());
+    let configured = config.client_x509_proxy.as_deref();
     let Some(path) = locate_proxy(&var, configured, env.uid()) else {
         return Err(ToolError::new(
             ErrorCategory::SslProxy,

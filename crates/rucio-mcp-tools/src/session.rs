@@ -1,10 +1,9 @@
 //! The Rucio side of one MCP session: the client (built at the first tool call, never before, so
 //! `initialize` and `tools/list` need no network) and the OIDC login that a tool call may start.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use rucio_client::{AuthType, Error as RucioError, RucioClient, RucioConfig};
+use rucio_client::{AuthType, RucioClient, RucioConfig};
 use tokio::sync::{Mutex, OnceCell, watch};
 
 use crate::errors::{ErrorCategory, ToolError};
@@ -28,14 +27,11 @@ pub struct PendingLogin {
     pub state: watch::Receiver<LoginState>,
 }
 
-/// Builds the session's Rucio client on first use.
-type ClientFactory = Arc<dyn Fn() -> Result<RucioClient, RucioError> + Send + Sync>;
-
 /// The Rucio client of a session and its login.
 pub struct RucioSession {
-    /// The configuration the client is built from, for tools that need it without a client.
-    config: Option<RucioConfig>,
-    factory: ClientFactory,
+    /// The configuration the client is built from; tools that must work without a client (the
+    /// proxy diagnosis) read it directly.
+    config: RucioConfig,
     client: OnceCell<RucioClient>,
     login: Mutex<Option<PendingLogin>>,
 }
@@ -49,33 +45,26 @@ impl std::fmt::Debug for RucioSession {
 impl RucioSession {
     /// A session whose client is built from `config` at the first tool call.
     pub fn from_config(config: RucioConfig) -> Self {
-        let for_factory = config.clone();
-        Self {
-            config: Some(config),
-            factory: Arc::new(move || RucioClient::new(for_factory.clone())),
-            client: OnceCell::new(),
-            login: Mutex::new(None),
-        }
+        Self { config, client: OnceCell::new(), login: Mutex::new(None) }
     }
 
     /// A session around an existing client (the HTTP bridge's per-user clients).
     pub fn with_client(client: RucioClient) -> Self {
         Self {
-            config: Some(client.config().clone()),
-            factory: Arc::new(|| Err(RucioError::InvalidArgument("no client factory".into()))),
+            config: client.config().clone(),
             client: OnceCell::new_with(Some(client)),
             login: Mutex::new(None),
         }
     }
 
-    pub fn config(&self) -> Option<&RucioConfig> {
-        self.config.as_ref()
+    pub fn config(&self) -> &RucioConfig {
+        &self.config
     }
 
     /// The client, built now if this is the first call.
     pub async fn client(&self) -> Result<RucioClient, ToolError> {
         self.client
-            .get_or_try_init(|| async { (self.factory)() })
+            .get_or_try_init(|| async { RucioClient::new(self.config.clone()) })
             .await
             .cloned()
             .map_err(ToolError::from)
