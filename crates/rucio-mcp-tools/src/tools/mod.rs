@@ -114,13 +114,69 @@ pub async fn call(ctx: &ToolContext, name: &str, args: Map<String, Value>) -> To
 }
 
 /// Reads a tool's arguments; a type error names the argument and the expected type.
-fn parse<T: DeserializeOwned>(tool: &str, args: Map<String, Value>) -> Result<T, ToolError> {
+fn parse<T: DeserializeOwned>(tool: &str, mut args: Map<String, Value>) -> Result<T, ToolError> {
+    if let Some(spec) = crate::catalog::find(tool) {
+        coerce_to_schema(&mut args, &spec.tool.input_schema);
+        if let Some(problem) = type_mismatch(&args, &spec.tool.input_schema) {
+            return Err(ToolError::argument(
+                format!("bad arguments for `{tool}`: {problem}"),
+                "Check the tool's input schema: DIDs are strings like `scope:name`, limit/offset are integers, flags are true/false.",
+            ));
+        }
+    }
     serde_json::from_value(Value::Object(args)).map_err(|e| {
         ToolError::argument(
             format!("bad arguments for `{tool}`: {e}"),
             "Check the tool's input schema: DIDs are strings like `scope:name`, limit/offset are integers, flags are true/false.",
         )
     })
+}
+
+/// Models and some clients send `"50"` for an integer or `"true"` for a boolean: accept those where
+/// the schema is unambiguous, rather than fail the call over quoting.
+fn coerce_to_schema(args: &mut Map<String, Value>, schema: &Map<String, Value>) {
+    let Some(Value::Object(properties)) = schema.get("properties") else { return };
+    for (name, value) in args.iter_mut() {
+        let Value::String(text) = value else { continue };
+        let declared = properties.get(name).and_then(|p| p.get("type")).and_then(Value::as_str);
+        let coerced = match declared {
+            Some("integer") => text.trim().parse::<i64>().ok().map(Value::from),
+            Some("boolean") => match text.trim().to_ascii_lowercase().as_str() {
+                "true" => Some(Value::Bool(true)),
+                "false" => Some(Value::Bool(false)),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(v) = coerced {
+            *value = v;
+        }
+    }
+}
+
+/// The first argument whose JSON type is not the one its schema declares, said in words.
+fn type_mismatch(args: &Map<String, Value>, schema: &Map<String, Value>) -> Option<String> {
+    let Some(Value::Object(properties)) = schema.get("properties") else { return None };
+    args.iter().find_map(|(name, value)| {
+        let property = properties.get(name)?;
+        // `anyOf` properties (nullable ones) accept several types: serde judges those.
+        let declared = property.get("type").and_then(Value::as_str)?;
+        let fits = match declared {
+            "integer" => value.is_i64() || value.is_u64(),
+            "boolean" => value.is_boolean(),
+            "string" => value.is_string(),
+            _ => true,
+        };
+        (!fits).then(|| format!("`{name}` must be {} (got {value})", article(declared)))
+    })
+}
+
+fn article(json_type: &str) -> &'static str {
+    match json_type {
+        "integer" => "an integer",
+        "boolean" => "true or false",
+        _ => "a string",
+    }
 }
 
 /// Parses a DID argument, with an example of a good one on failure.
@@ -201,4 +257,38 @@ pub(crate) fn to_json<T: Serialize>(value: &T) -> Value {
 
 fn default_true() -> bool {
     true
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn quoted_numbers_and_flags_are_accepted_where_the_schema_is_clear() {
+        let args: Map<String, Value> = serde_json::from_str(
+            r#"{"did": "data24:x", "limit": " 20 ", "long": "TRUE", "offset": "x"}"#,
+        )
+        .unwrap();
+        let spec = crate::catalog::find("rucio_list_files").unwrap();
+        let mut coerced = args.clone();
+        coerce_to_schema(&mut coerced, &spec.tool.input_schema);
+        assert_eq!(coerced["limit"], 20);
+        assert_eq!(coerced["long"], true);
+        assert_eq!(coerced["did"], "data24:x", "strings stay strings");
+        assert_eq!(coerced["offset"], "x", "what does not parse is left for the type error");
+        let err = parse::<dids_args::ListFilesProbe>("rucio_list_files", args).unwrap_err();
+        assert!(err.message.contains("`offset` must be an integer (got \"x\")"), "{}", err.message);
+    }
+
+    mod dids_args {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        pub(crate) struct ListFilesProbe {
+            pub did: String,
+            pub limit: i64,
+            pub long: bool,
+            pub offset: i64,
+        }
+    }
 }
