@@ -4,17 +4,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    ToolContext, ToolOutput, ToolResult, default_true, echo, list_structured, page_request,
+    ToolContext, ToolOutput, ToolResult, default_true, echo, fifty, hundred, list_structured,
+    page_request,
 };
 use crate::format::{self, human_bytes, opt};
-
-fn fifty() -> i64 {
-    50
-}
-
-fn hundred() -> i64 {
-    100
-}
 
 /// `*` wildcards when the pattern has any, else a case-insensitive substring match.
 pub(crate) fn matches_pattern(pattern: &str, text: &str) -> bool {

@@ -4,7 +4,10 @@ use rucio_client::DidSearchType;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ToolContext, ToolOutput, ToolResult, did_arg, echo, list_structured, page_request};
+use super::{
+    ToolContext, ToolOutput, ToolResult, did_arg, echo, fifty, hundred, list_structured,
+    page_request, value_text,
+};
 use crate::errors::ToolError;
 use crate::format::{self, human_bytes, opt};
 
@@ -23,14 +26,6 @@ pub(crate) struct ListDids {
 
 fn collection() -> String {
     "collection".into()
-}
-
-fn fifty() -> i64 {
-    50
-}
-
-fn hundred() -> i64 {
-    100
 }
 
 pub(crate) async fn list_dids(ctx: &ToolContext, args: ListDids) -> ToolResult {
@@ -232,13 +227,6 @@ pub(crate) async fn get_metadata(ctx: &ToolContext, args: GetMetadata) -> ToolRe
     text.push_str(&format::table(&["key", "value"], &rows));
     let structured = json!({"did": did.to_string(), "plugin": plugin, "metadata": metadata});
     Ok(ToolOutput { text, structured })
-}
-
-fn value_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 pub(crate) async fn list_parent_dids(ctx: &ToolContext, args: PagedDid) -> ToolResult {

@@ -3,12 +3,10 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ToolContext, ToolOutput, ToolResult, echo, list_structured, page_request, required};
+use super::{
+    ToolContext, ToolOutput, ToolResult, echo, hundred, list_structured, page_request, required,
+};
 use crate::format::{self, opt};
-
-fn hundred() -> i64 {
-    100
-}
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct ListSubscriptions {

@@ -255,8 +255,35 @@ pub(crate) fn to_json<T: Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
+// Defaults of the catalog's parameters (serde wants functions).
 fn default_true() -> bool {
     true
+}
+
+fn twenty() -> i64 {
+    20
+}
+
+fn fifty() -> i64 {
+    50
+}
+
+fn hundred() -> i64 {
+    100
+}
+
+/// A trimmed string argument, `None` when empty (Rucio's "not given").
+fn non_empty(raw: &str) -> Option<String> {
+    let trimmed = raw.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+}
+
+/// A JSON value as a table cell: strings without their quotes.
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]

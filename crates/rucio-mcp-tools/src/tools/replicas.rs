@@ -6,26 +6,14 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    ToolContext, ToolOutput, ToolResult, did_arg, did_list_arg, echo, list_structured, page_request,
+    ToolContext, ToolOutput, ToolResult, did_arg, did_list_arg, echo, fifty, list_structured,
+    non_empty, page_request, twenty,
 };
 use crate::errors::ToolError;
 use crate::format::{self, human_bytes, opt};
 
-fn twenty() -> i64 {
-    20
-}
-
-fn fifty() -> i64 {
-    50
-}
-
 fn split_list(raw: &str) -> Vec<String> {
     raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
-}
-
-fn non_empty(raw: &str) -> Option<String> {
-    let t = raw.trim();
-    (!t.is_empty()).then(|| t.to_owned())
 }
 
 #[derive(Debug, Deserialize)]

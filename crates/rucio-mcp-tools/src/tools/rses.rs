@@ -3,12 +3,11 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ToolContext, ToolOutput, ToolResult, echo, list_structured, page_request, required};
+use super::{
+    ToolContext, ToolOutput, ToolResult, echo, hundred, list_structured, page_request, required,
+    value_text,
+};
 use crate::format::{self, human_bytes, opt};
-
-fn hundred() -> i64 {
-    100
-}
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct ListRses {
@@ -64,13 +63,6 @@ pub(crate) async fn list_rses(ctx: &ToolContext, args: ListRses) -> ToolResult {
 #[derive(Debug, Deserialize)]
 pub(crate) struct RseArg {
     rse: String,
-}
-
-fn value_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 pub(crate) async fn list_rse_attributes(ctx: &ToolContext, args: RseArg) -> ToolResult {

@@ -6,19 +6,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    ToolContext, ToolOutput, ToolResult, did_arg, did_list_arg, echo, list_structured,
-    page_request, required,
+    ToolContext, ToolOutput, ToolResult, did_arg, did_list_arg, echo, fifty, hundred,
+    list_structured, non_empty, page_request, required,
 };
 use crate::errors::ToolError;
 use crate::format::{self, human_bytes, opt};
-
-fn fifty() -> i64 {
-    50
-}
-
-fn hundred() -> i64 {
-    100
-}
 
 const RULE_ID_EXAMPLE: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
 
@@ -226,11 +218,6 @@ pub(crate) async fn list_rules(ctx: &ToolContext, args: ListRules) -> ToolResult
     Ok(ToolOutput { text, structured })
 }
 
-fn empty_as_none(s: &str) -> Option<String> {
-    let t = s.trim();
-    (!t.is_empty()).then(|| t.to_owned())
-}
-
 #[derive(Debug, Deserialize)]
 pub(crate) struct AddRule {
     dids: String,
@@ -306,15 +293,15 @@ pub(crate) async fn add_rule(ctx: &ToolContext, args: AddRule) -> ToolResult {
     rule.lifetime = (lifetime > 0).then_some(lifetime);
     rule.grouping = grouping;
     rule.locked = args.locked;
-    rule.source_replica_expression = empty_as_none(&args.source_replica_expression);
+    rule.source_replica_expression = non_empty(&args.source_replica_expression);
     rule.notify = notify;
-    rule.activity = empty_as_none(&args.activity);
-    rule.comment = empty_as_none(&args.comment);
+    rule.activity = non_empty(&args.activity);
+    rule.comment = non_empty(&args.comment);
     rule.ask_approval = args.ask_approval;
     rule.asynchronous = args.asynchronous;
     rule.delay_injection = (delay > 0).then_some(delay);
     rule.account = Some(ctx.account_or_self(&args.account).await?);
-    rule.weight = empty_as_none(&args.weight);
+    rule.weight = non_empty(&args.weight);
     let rule_ids = ctx.client.add_rule(&rule).await?;
     let shown: Vec<String> = dids.iter().map(ToString::to_string).collect();
     let mut text = format!(
@@ -415,7 +402,7 @@ pub(crate) async fn reduce_rule(ctx: &ToolContext, args: ReduceRule) -> ToolResu
             "Give the new, smaller number of copies.",
         )
     })?;
-    let exclude = empty_as_none(&args.exclude_expression);
+    let exclude = non_empty(&args.exclude_expression);
     let ids = ctx.client.reduce_rule(id, copies, exclude.as_deref()).await?;
     let new_id = ids.first().cloned().unwrap_or_default();
     let text = format!(
