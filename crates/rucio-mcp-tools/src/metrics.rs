@@ -1,12 +1,14 @@
 //! Tool metrics under rucio-mcp's names, so existing dashboards keep working:
 //! `rucio_mcp_tool_calls_total{site,tool}`, `rucio_mcp_tool_call_duration_seconds{site,tool}` and
-//! `rucio_mcp_tool_errors_total{site,tool,category}`. The HTTP transport serves the registry.
+//! `rucio_mcp_tool_errors_total{site,tool,category}` and `rucio_mcp_cached_clients{site}`. The
+//! HTTP transport serves the registry.
 
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
@@ -16,6 +18,11 @@ use crate::errors::ErrorCategory;
 struct ToolLabels {
     site: String,
     tool: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SiteLabels {
+    site: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -36,6 +43,7 @@ pub struct ToolMetrics {
     calls: Family<ToolLabels, Counter>,
     duration: Family<ToolLabels, Histogram, fn() -> Histogram>,
     errors: Family<ErrorLabels, Counter>,
+    cached_clients: Family<SiteLabels, Gauge>,
 }
 
 impl Default for ToolMetrics {
@@ -44,6 +52,7 @@ impl Default for ToolMetrics {
             calls: Family::default(),
             duration: Family::new_with_constructor(duration_histogram),
             errors: Family::default(),
+            cached_clients: Family::default(),
         }
     }
 }
@@ -67,6 +76,17 @@ impl ToolMetrics {
             "Failed tool calls, by site, tool and error category",
             self.errors.clone(),
         );
+        registry.register(
+            "rucio_mcp_cached_clients",
+            "Rucio clients held for reuse, by site",
+            self.cached_clients.clone(),
+        );
+    }
+
+    /// How many Rucio clients a site keeps (one in single-identity modes, one per user behind
+    /// the OAuth bridge).
+    pub fn set_cached_clients(&self, site: &str, count: i64) {
+        self.cached_clients.get_or_create(&SiteLabels { site: site.to_owned() }).set(count);
     }
 
     pub fn record(&self, site: &str, tool: &str, elapsed: Duration, error: Option<ErrorCategory>) {

@@ -81,6 +81,16 @@ impl RucioMcpServer {
         &self.inner.tools
     }
 
+    pub fn options(&self) -> &ServerOptions {
+        &self.inner.options
+    }
+
+    /// Whether Rucio answers (for readiness probes): its unauthenticated ping.
+    pub async fn check_backend(&self) -> Result<(), String> {
+        let client = self.inner.session.client().await.map_err(|e| e.message)?;
+        client.ping().await.map(|_| ()).map_err(|e| e.to_string())
+    }
+
     /// Runs a tool, logging in first where needed. On 2026-07-28 connections a login is asked of
     /// the client as an input request (the protocol has no server-to-client requests there).
     async fn run(
@@ -105,6 +115,7 @@ impl RucioMcpServer {
             Ok(client) => client,
             Err(e) => return Outcome::Done(Err(e)),
         };
+        self.inner.metrics.set_cached_clients(&options.site, 1);
         let ctx = ToolContext { client, site: options.site.clone() };
         let args = request.arguments.clone().unwrap_or_default();
         // The client's answer to our login input request (2026-07-28): wait for the login, then run.

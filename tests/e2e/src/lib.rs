@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::Ordering;
 
 /// The workspace's `target/` directory.
 pub fn target_dir() -> PathBuf {
@@ -81,4 +82,198 @@ pub fn inspector_command() -> Command {
     let mut cmd = Command::new(node);
     cmd.arg(entry).arg("--cli").env("PATH", path);
     cmd
+}
+
+/// `rucio-mcp serve --transport http …` running in the background, its log captured in a file.
+/// Dropping it kills the process.
+#[derive(Debug)]
+pub struct HttpServer {
+    child: std::process::Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+    /// The MCP endpoint of its site, e.g. `http://127.0.0.1:PORT/site/custom/`.
+    pub mcp_url: String,
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    /// `http://127.0.0.1:PORT/metrics` of the metrics listener.
+    pub metrics_url: String,
+}
+
+impl HttpServer {
+    /// Starts the server with `args` after `serve --transport http --port 0 --metrics-port 0`,
+    /// and waits until it listens.
+    pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("server.log");
+        let child = Command::new(rucio_mcp_binary())
+            .args(["serve", "--transport", "http", "--port", "0", "--metrics-port", "0"])
+            .args(args)
+            .envs(env.iter().copied())
+            .env_remove("RUCIO_MCP_SHARED_SECRET")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut server = Self {
+            child,
+            log,
+            _dir: dir,
+            mcp_url: String::new(),
+            base_url: String::new(),
+            metrics_url: String::new(),
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let log = server.log();
+            if let Some(line) = log.lines().find(|l| l.contains("serving MCP over streamable HTTP"))
+            {
+                let field = |name: &str| {
+                    line.split_whitespace()
+                        .find_map(|w| w.strip_prefix(name))
+                        .unwrap_or_else(|| panic!("no {name} in {line}"))
+                        .to_owned()
+                };
+                server.mcp_url = field("mcp=");
+                server.metrics_url = field("metrics=");
+                server.base_url = format!("http://{}", field("listen="));
+                return server;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("rucio-mcp exited ({status}) before listening:\n{log}");
+            }
+            assert!(std::time::Instant::now() < deadline, "rucio-mcp did not start:\n{log}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM, as a service manager or Kubernetes does.
+    pub fn terminate(&self) {
+        let status =
+            Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().unwrap();
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits for the process to end; `None` if it is still running after `timeout`.
+    pub fn wait(&mut self, timeout: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP relay in front of the real Rucio, so a test can take "Rucio" away from one server (a
+/// network outage) or slow it down without touching the Rucio that other tests share.
+#[derive(Debug)]
+pub struct Relay {
+    pub addr: std::net::SocketAddr,
+    state: std::sync::Arc<RelayState>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+#[derive(Debug, Default)]
+struct RelayState {
+    down: std::sync::atomic::AtomicBool,
+    delay_ms: std::sync::atomic::AtomicU64,
+    /// Bumped when the relay goes down: connections of an older generation close.
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl Relay {
+    /// Relays 127.0.0.1:<free port> to `target` (`host:port`).
+    pub fn start(target: &str) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = std::sync::Arc::new(RelayState::default());
+        let target = target.to_owned();
+        let shared = state.clone();
+        runtime.spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { continue };
+                if shared.down.load(Ordering::SeqCst) {
+                    drop(inbound); // refused: what a client sees of a server that is gone
+                    continue;
+                }
+                let target = target.clone();
+                let state = shared.clone();
+                tokio::spawn(async move {
+                    let generation = state.generation.load(Ordering::SeqCst);
+                    let delay = state.delay_ms.load(Ordering::SeqCst);
+                    if delay > 0 {
+                        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                    }
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    let relay = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
+                    let cut = async {
+                        while state.generation.load(Ordering::SeqCst) == generation {
+                            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        }
+                    };
+                    tokio::select! {
+                        _ = relay => {}
+                        () = cut => {}
+                    }
+                });
+            }
+        });
+        Self { addr, state, runtime: Some(runtime) }
+    }
+
+    /// Takes the backend away: open connections are cut, new ones closed at once.
+    pub fn go_down(&self) {
+        self.state.down.store(true, Ordering::SeqCst);
+        self.state.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn come_back(&self) {
+        self.state.down.store(false, Ordering::SeqCst);
+    }
+
+    /// Delays every new connection by `delay` before it reaches the backend.
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.state.delay_ms.store(ms, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }

@@ -1,0 +1,29 @@
+//! How MCP servers meet their clients: stdio for one user on their own machine, and the MCP
+//! streamable HTTP transport for a hosted server with many sites and many clients.
+//!
+//! The HTTP side serves rmcp's `StreamableHttpService` with hyper, behind tower and tower-http
+//! layers composed in one place ([`layers`]): request tracing, trusted proxy headers, Host and
+//! Origin validation, body size limit, timeout, concurrency limit, HTTP metrics, and per site a
+//! bearer-verification layer ([`auth`]) that puts the verified identity in the request's
+//! extensions, where rmcp hands it on to the tools (`http::request::Parts` in the request context).
+//!
+//! It depends on rmcp, hyper, tower and axum only: it knows nothing of Rucio, DiracX or OAuth.
+//! Tool crates plug in an `rmcp::ServerHandler` per site; the OAuth bridge plugs in a
+//! [`auth::BearerVerifier`] and extra routes.
+
+pub mod auth;
+mod error;
+mod health;
+mod http_server;
+mod landing;
+pub mod layers;
+pub mod metrics;
+mod site;
+mod stdio;
+
+pub use error::TransportError;
+pub use health::{Readiness, ReadinessCheck};
+pub use http_server::{HttpOptions, HttpServer, Listening, shutdown_signal};
+pub use landing::{LandingPage, SiteAccess};
+pub use site::Site;
+pub use stdio::serve_stdio;

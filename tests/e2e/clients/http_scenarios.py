@@ -1,0 +1,82 @@
+"""Drives `rucio-mcp serve --transport http` with the official Python MCP SDK over streamable HTTP.
+
+Usage: python http_scenarios.py SCENARIO URL
+The bearer comes from $MCP_BEARER (sent as `Authorization: Bearer …`, the way a user configures a
+static header); scenario inputs come from the environment, set by the Rust tests in tests/e2e.
+Exit 0 when every assertion holds.
+"""
+import asyncio
+import json
+import os
+import sys
+
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+
+def check(condition, message):
+    if not condition:
+        raise AssertionError(message)
+
+
+async def call(session, name, /, **arguments):
+    result = await session.call_tool(name, arguments)
+    text = "".join(c.text for c in result.content if getattr(c, "type", "") == "text")
+    print(f"-- {name} {json.dumps(arguments)} isError={result.is_error}\n{text[:400]}")
+    return result, text
+
+
+async def scenario_robot(session):
+    """The shared-secret robot: tools listed, real calls answered as the robot's account."""
+    tools = (await session.list_tools()).tools
+    check(len(tools) == 44, f"{len(tools)} tools")
+    result, text = await call(session, "rucio_whoami")
+    check(not result.is_error, f"whoami failed: {text}")
+    expected = os.environ["EXPECT_ACCOUNT"]
+    check(result.structured_content["account"] == expected,
+          f"acting as {result.structured_content['account']}, expected {expected}")
+    scope = os.environ["SEED_SCOPE"]
+    result, text = await call(session, "rucio_list_dids", scope=scope, name="*", limit=2)
+    check(not result.is_error, f"list_dids failed: {text}")
+    check(len(result.structured_content["items"]) == 2, f"page of {result.structured_content}")
+    result, text = await call(session, "rucio_get_did", did=f"{scope}:no-such-did-anywhere")
+    check(result.is_error and "did_not_found" in text, f"expected did_not_found: {text}")
+
+
+async def scenario_backend_down(session):
+    """Rucio unreachable: a tool error that says so, and the session survives."""
+    result, text = await call(session, "rucio_ping")
+    check(result.is_error, f"ping should fail while Rucio is down: {text}")
+    check("network" in text, f"expected the network category: {text}")
+    tools = (await session.list_tools()).tools
+    check(len(tools) == 44, "tools/list still answers")
+
+
+async def scenario_ping(session):
+    result, text = await call(session, "rucio_ping")
+    check(not result.is_error, f"ping failed: {text}")
+
+
+async def scenario_slow_call(session):
+    """A call that is running when the server is told to stop: it must still get its answer."""
+    print("calling", flush=True)
+    result, text = await call(session, "rucio_whoami")
+    check(not result.is_error, f"whoami failed during shutdown: {text}")
+    print("answered", flush=True)
+
+
+async def main():
+    scenario, url = sys.argv[1], sys.argv[2]
+    headers = {"Authorization": f"Bearer {os.environ['MCP_BEARER']}"}
+    async with create_mcp_http_client(headers=headers) as http:
+        async with streamable_http_client(url, http_client=http) as (read, write):
+            async with ClientSession(read, write) as session:
+                init = await session.initialize()
+                check(init.server_info.name == "rucio-mcp", f"server {init.server_info}")
+                await globals()[f"scenario_{scenario}"](session)
+    print(f"scenario {scenario}: ok")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
