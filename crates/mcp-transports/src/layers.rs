@@ -7,7 +7,8 @@
 //! 4. [`InFlight`]: counts requests until their response body ends, so shutdown can wait for them;
 //! 5. load shedding + [`concurrency`] limit (503 beyond it) and [`timeout`] (504);
 //! 6. per route group: [`host_and_origin`] validation (403) and the body size limit (413),
-//!    and per site the bearer check ([`crate::auth::require_bearer`], 401).
+//!    and per site the bearer check ([`crate::auth::require_bearer`], 401), then
+//!    [`json_rpc_errors`] (400 with a JSON-RPC error for what is not JSON-RPC).
 
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
@@ -297,6 +298,101 @@ pub async fn overload_response(error: tower::BoxError) -> Response {
     }
     tracing::warn!(%error, "request failed in the layer stack");
     (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+}
+
+/// JSON-RPC errors for what rmcp would answer with a bare 415 text: a body that is not JSON gets
+/// `-32700 Parse error`, JSON that is not a JSON-RPC 2.0 message `-32600 Invalid Request`, both
+/// with HTTP 400, so a client sees a JSON-RPC error it can show. Runs after the body limit, so
+/// buffering is bounded.
+pub async fn json_rpc_errors(request: Request<Body>, next: Next) -> Response {
+    if request.method() == http::Method::DELETE {
+        // rmcp ends a session with 202; clients expect 200 or 204 (the Python SDK warns otherwise).
+        let mut response = next.run(request).await;
+        if response.status() == StatusCode::ACCEPTED {
+            *response.status_mut() = StatusCode::NO_CONTENT;
+        }
+        return response;
+    }
+    if request.method() != http::Method::POST {
+        return next.run(request).await;
+    }
+    let json_body = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if !json_body {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            // The body limit below us speaks first; anything else is a broken upload.
+            let status = if std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+            {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            return (status, "the request body could not be read").into_response();
+        }
+    };
+    let id = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Err(e) => {
+            return json_rpc_error(
+                -32700,
+                &format!("Parse error: the body is not JSON ({e})"),
+                None,
+            );
+        }
+        Ok(serde_json::Value::Object(message)) => {
+            if message.get("jsonrpc").and_then(serde_json::Value::as_str) != Some("2.0") {
+                return json_rpc_error(
+                    -32600,
+                    "Invalid Request: not a JSON-RPC 2.0 message (\"jsonrpc\": \"2.0\" missing)",
+                    message.get("id").cloned(),
+                );
+            }
+            message.get("id").cloned()
+        }
+        Ok(serde_json::Value::Array(_)) => {
+            return json_rpc_error(
+                -32600,
+                "Invalid Request: JSON-RPC batches are not supported by MCP",
+                None,
+            );
+        }
+        Ok(_) => {
+            return json_rpc_error(
+                -32600,
+                "Invalid Request: a JSON-RPC message is a JSON object",
+                None,
+            );
+        }
+    };
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    // rmcp answers a message it cannot decode (e.g. params of the wrong shape) with 415 and text.
+    if response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        return json_rpc_error(
+            -32600,
+            "Invalid Request: the message does not match the MCP schema",
+            id,
+        );
+    }
+    response
+}
+
+fn json_rpc_error(code: i64, message: &str, id: Option<serde_json::Value>) -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id.unwrap_or(serde_json::Value::Null),
+        "error": { "code": code, "message": message },
+    });
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
 }
 
 #[cfg(test)]

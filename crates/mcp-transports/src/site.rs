@@ -91,7 +91,8 @@ impl Site {
 
     /// The site's router: the MCP endpoint behind its bearer check, and its extra routes.
     pub(crate) fn into_router(self, config: StreamableHttpServerConfig, idle: Duration) -> Router {
-        let mut endpoint = (self.build)(config, idle);
+        let mut endpoint = (self.build)(config, idle)
+            .route_layer(axum::middleware::from_fn(crate::layers::json_rpc_errors));
         if let Some(verifier) = self.verifier {
             endpoint = endpoint.route_layer(axum::middleware::from_fn_with_state(
                 BearerAuth::new(verifier),

@@ -37,20 +37,30 @@ async def scenario_robot(session):
     check(result.structured_content["account"] == expected,
           f"acting as {result.structured_content['account']}, expected {expected}")
     scope = os.environ["SEED_SCOPE"]
-    result, text = await call(session, "rucio_list_dids", scope=scope, name="*", limit=2)
+    result, text = await call(session, "rucio_list_dids", did_pattern=f"{scope}:*", did_type="all", limit=2)
     check(not result.is_error, f"list_dids failed: {text}")
-    check(len(result.structured_content["items"]) == 2, f"page of {result.structured_content}")
+    page = result.structured_content
+    check(len(page["dids"]) == 2 and page["truncated"] and page["next_offset"] == 2, f"page of {page}")
     result, text = await call(session, "rucio_get_did", did=f"{scope}:no-such-did-anywhere")
     check(result.is_error and "did_not_found" in text, f"expected did_not_found: {text}")
 
 
-async def scenario_backend_down(session):
-    """Rucio unreachable: a tool error that says so, and the session survives."""
-    result, text = await call(session, "rucio_ping")
-    check(result.is_error, f"ping should fail while Rucio is down: {text}")
-    check("network" in text, f"expected the network category: {text}")
+async def scenario_outage(session):
+    """One session across a Rucio outage: the test takes Rucio away after `phase: up` and brings
+    it back after `phase: down`, answering each on stdin."""
+    result, text = await call(session, "rucio_whoami")
+    check(not result.is_error, f"whoami failed before the outage: {text}")
+    print("phase: up", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
+    result, text = await call(session, "rucio_list_rses", limit=5)
+    check(result.is_error, f"a call should fail while Rucio is down: {text}")
+    check("Error (network)" in text, f"expected the network category: {text}")
     tools = (await session.list_tools()).tools
-    check(len(tools) == 44, "tools/list still answers")
+    check(len(tools) == 44, "tools/list still answers during the outage")
+    print("phase: down", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
+    result, text = await call(session, "rucio_list_rses", limit=5)
+    check(not result.is_error, f"no recovery after Rucio came back: {text}")
 
 
 async def scenario_ping(session):
@@ -60,6 +70,9 @@ async def scenario_ping(session):
 
 async def scenario_slow_call(session):
     """A call that is running when the server is told to stop: it must still get its answer."""
+    # The SDK checks results against the tools' output schemas, fetched once: fetch them now, as
+    # no new request can reach a server that is shutting down.
+    await session.list_tools()
     print("calling", flush=True)
     result, text = await call(session, "rucio_whoami")
     check(not result.is_error, f"whoami failed during shutdown: {text}")

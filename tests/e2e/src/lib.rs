@@ -108,8 +108,8 @@ impl HttpServer {
         let child = Command::new(rucio_mcp_binary())
             .args(["serve", "--transport", "http", "--port", "0", "--metrics-port", "0"])
             .args(args)
-            .envs(env.iter().copied())
             .env_remove("RUCIO_MCP_SHARED_SECRET")
+            .envs(env.iter().copied())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -128,15 +128,19 @@ impl HttpServer {
             let log = server.log();
             if let Some(line) = log.lines().find(|l| l.contains("serving MCP over streamable HTTP"))
             {
-                let field = |name: &str| {
-                    line.split_whitespace()
-                        .find_map(|w| w.strip_prefix(name))
-                        .unwrap_or_else(|| panic!("no {name} in {line}"))
-                        .to_owned()
+                // Text lines carry `key=value`, JSON lines (`--log-format json`) a `fields` object.
+                let json: Option<serde_json::Value> = serde_json::from_str(line).ok();
+                let field = |name: &str| match &json {
+                    Some(json) => json["fields"][name].as_str().map(str::to_owned),
+                    None => line
+                        .split_whitespace()
+                        .find_map(|w| w.strip_prefix(&format!("{name}=")).map(str::to_owned)),
                 };
-                server.mcp_url = field("mcp=");
-                server.metrics_url = field("metrics=");
-                server.base_url = format!("http://{}", field("listen="));
+                let field =
+                    |name: &str| field(name).unwrap_or_else(|| panic!("no {name} in {line}"));
+                server.mcp_url = field("mcp");
+                server.metrics_url = field("metrics");
+                server.base_url = format!("http://{}", field("listen"));
                 return server;
             }
             if let Ok(Some(status)) = server.child.try_wait() {
