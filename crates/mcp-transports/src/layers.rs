@@ -178,15 +178,31 @@ impl HostPolicy {
 
     /// The lists in rmcp's syntax, so its own check agrees with ours.
     pub fn rmcp_hosts(&self) -> Vec<String> {
-        self.hosts.iter().map(|(host, port)| format!("{host}:{port}")).collect()
+        // rmcp compares ports literally and a Host without one has none: name default ports
+        // without a port (rmcp then accepts any port; our own check stays exact).
+        self.hosts
+            .iter()
+            .map(|(host, port)| match port {
+                80 | 443 => host.clone(),
+                port => format!("{host}:{port}"),
+            })
+            .collect()
     }
 
     pub fn rmcp_origins(&self) -> Vec<String> {
         self.origins.iter().map(url::Origin::ascii_serialization).collect()
     }
 
+    /// A Host without a port names the default port of whichever scheme the client used, which
+    /// behind a TLS-terminating proxy is not ours to know: it matches an allowed 80 or 443.
     fn allows_host(&self, host: &str) -> bool {
-        authority_of(host, "http").is_some_and(|a| self.hosts.contains(&a))
+        let Some((name, port)) = authority_of(host, "http") else { return false };
+        let explicit_port =
+            if host.starts_with('[') { host.contains("]:") } else { host.contains(':') };
+        self.hosts.iter().any(|(allowed, allowed_port)| {
+            *allowed == name
+                && (*allowed_port == port || (!explicit_port && matches!(allowed_port, 80 | 443)))
+        })
     }
 
     fn allows_origin(&self, origin: &str) -> bool {
@@ -430,6 +446,8 @@ mod tests {
         assert!(policy.allows_host("mcp.example.org"));
         assert!(policy.allows_host("MCP.example.org:80"));
         assert!(!policy.allows_host("mcp.example.org:8080"));
+        assert!(!policy.allows_host("mcp.example.org:443"), "443 was not allowed");
+        assert!(!policy.allows_host("127.0.0.1"), "a bare name matches default ports only");
         assert!(policy.allows_host("127.0.0.1:8000"));
         assert!(policy.allows_host("[::1]:8000"));
         assert!(!policy.allows_host("evil.example.com"));
@@ -440,5 +458,13 @@ mod tests {
         assert!(!policy.allows_origin("null"));
         assert!(!policy.allows_origin("https://evil.example.com"));
         assert_eq!(policy.rmcp_origins(), vec!["https://mcp.example.org".to_owned()]);
+        assert_eq!(
+            policy.rmcp_hosts()[..2],
+            ["mcp.example.org".to_owned(), "127.0.0.1:8000".to_owned()]
+        );
+        let https = HostPolicy::new(["mcp.example.org:443"], []).unwrap_or_default();
+        assert!(https.allows_host("mcp.example.org"), "behind a TLS proxy, no port means 443");
+        assert!(https.allows_host("mcp.example.org:443"));
+        assert!(!https.allows_host("mcp.example.org:8443"));
     }
 }

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-from mcp import ClientSession
+from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
@@ -79,10 +79,27 @@ async def scenario_slow_call(session):
     print("answered", flush=True)
 
 
+async def modern(url, http):
+    """Protocol 2026-07-28 (the SDK's `Client` in auto mode discovers it): no sessions, every
+    request stands alone."""
+    async with Client(streamable_http_client(url, http_client=http)) as client:
+        check(client.protocol_version == "2026-07-28", f"negotiated {client.protocol_version}")
+        tools = (await client.list_tools()).tools
+        check(len(tools) == 44, f"{len(tools)} tools")
+        result = await client.call_tool("rucio_whoami", {})
+        check(not result.is_error, f"whoami failed: {result.content}")
+        check(result.structured_content["account"] == os.environ["EXPECT_ACCOUNT"],
+              f"acting as {result.structured_content}")
+
+
 async def main():
     scenario, url = sys.argv[1], sys.argv[2]
     headers = {"Authorization": f"Bearer {os.environ['MCP_BEARER']}"}
     async with create_mcp_http_client(headers=headers) as http:
+        if scenario == "modern":
+            await modern(url, http)
+            print("scenario modern: ok")
+            return
         async with streamable_http_client(url, http_client=http) as (read, write):
             async with ClientSession(read, write) as session:
                 init = await session.initialize()

@@ -140,14 +140,16 @@ fn python_sdk_works_as_the_robot_and_metrics_count_it() {
         &[("EXPECT_ACCOUNT", "root"), ("SEED_SCOPE", &scope)],
     );
     assert_success(&out, "the Python SDK robot scenario", &server);
+    let out = python_scenario("modern", &server.mcp_url, SECRET, &[("EXPECT_ACCOUNT", "root")]);
+    assert_success(&out, "the Python SDK on protocol 2026-07-28", &server);
     assert!(server.mcp_url.ends_with("/site/robot/"), "{}", server.mcp_url);
 
     let text = metrics(&server);
     for expected in [
-        r#"rucio_mcp_tool_calls_total{site="robot",tool="rucio_whoami"} 1"#,
+        r#"rucio_mcp_tool_calls_total{site="robot",tool="rucio_whoami"} 2"#,
         r#"rucio_mcp_tool_calls_total{site="robot",tool="rucio_list_dids"} 1"#,
         r#"rucio_mcp_tool_errors_total{site="robot",tool="rucio_get_did",category="did_not_found"} 1"#,
-        r#"rucio_mcp_tool_call_duration_seconds_count{site="robot",tool="rucio_whoami"} 1"#,
+        r#"rucio_mcp_tool_call_duration_seconds_count{site="robot",tool="rucio_whoami"} 2"#,
         r#"rucio_mcp_cached_clients{site="robot"} 1"#,
         r#"starlette_responses_total{method="POST",path_template="/site/{site}/",status_code="200",site="robot"}"#,
         "process_resident_memory_bytes ",
@@ -449,4 +451,32 @@ fn invalid_combinations_fail_at_startup_with_a_clear_message() {
         &[("RUCIO_MCP_SHARED_SECRET", SECRET)],
     );
     assert!(stderr.contains("resource"), "{stderr}");
+}
+
+#[test]
+fn forwarded_headers_count_only_from_trusted_proxies() {
+    // Behind a reverse proxy on 127.0.0.1 (trusted by default), the public name arrives in
+    // X-Forwarded-Host and is what Host validation sees.
+    let public = "https://mcp.example.org/";
+    let (_kit, _relay, server, _dir) = robot_server(&["--resource-url", public]);
+    assert_eq!(server.mcp_url, "https://mcp.example.org/site/robot/");
+    let local = format!("{}/site/robot/", server.base_url);
+    let (status, body) = initialize(&local, &[("x-forwarded-host", "mcp.example.org")]);
+    assert_eq!(status, 200, "the public name through a trusted proxy: {body}");
+    let (status, _) = initialize(&local, &[("x-forwarded-host", "evil.example.com")]);
+    assert_eq!(status, 403, "a foreign name through a trusted proxy");
+    let (status, _) = initialize(
+        &local,
+        &[("x-forwarded-host", "mcp.example.org"), ("origin", "https://mcp.example.org")],
+    );
+    assert_eq!(status, 200, "the public origin");
+    let (_, _, page) = http("GET", &format!("{}/", server.base_url), &[], None);
+    assert!(page.contains("https://mcp.example.org/site/robot/"), "{page}");
+
+    // The same headers from a peer that is not a trusted proxy are dropped, not believed.
+    let (_kit, _relay, server, _dir) =
+        robot_server(&["--resource-url", public, "--forwarded-allow-ips", "10.0.0.0/8"]);
+    let local = format!("{}/site/robot/", server.base_url);
+    let (status, body) = initialize(&local, &[("x-forwarded-host", "evil.example.com")]);
+    assert_eq!(status, 200, "an untrusted X-Forwarded-Host is ignored: {body}");
 }

@@ -1,0 +1,163 @@
+//! The layer stack on a real listener, with a handler that has no tools: what every site gets
+//! whatever it serves (limits, timeouts, probes, landing page, bearer check, metrics, shutdown).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcp_transports::auth::SharedSecret;
+use mcp_transports::{HttpOptions, HttpServer, Listening, Site, SiteAccess};
+use rmcp::ServerHandler;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone, Debug)]
+struct NoTools;
+
+impl ServerHandler for NoTools {}
+
+/// A server whose `/readyz` takes `probe` to answer, with the given options; returns its base URL,
+/// its metrics URL, the stop switch and the serving task.
+async fn start(
+    options: HttpOptions,
+    probe: Duration,
+    secret: Option<&str>,
+) -> (String, String, CancellationToken, tokio::task::JoinHandle<()>) {
+    let mut site = Site::new("demo", NoTools).with_readiness(Arc::new(move || async move {
+        tokio::time::sleep(probe).await;
+        if probe > Duration::from_secs(5) { Err("too slow".to_owned()) } else { Ok(()) }
+    }));
+    if let Some(secret) = secret {
+        site = site.with_verifier(
+            Arc::new(SharedSecret::new(secret.to_owned().into(), "test")),
+            SiteAccess::SharedSecret,
+        );
+    }
+    let listening: Listening =
+        HttpServer::new(options, "demo-mcp", "1.0").site(site).bind().await.unwrap();
+    let base = format!("http://{}", listening.local_addr());
+    let metrics = format!("http://{}/metrics", listening.metrics_addr().unwrap());
+    let stop = CancellationToken::new();
+    let signal = stop.clone();
+    let task = tokio::spawn(async move {
+        listening.serve(signal.cancelled_owned()).await.unwrap();
+    });
+    (base, metrics, stop, task)
+}
+
+fn options() -> HttpOptions {
+    HttpOptions {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        ..HttpOptions::default()
+    }
+}
+
+async fn status(url: &str) -> u16 {
+    reqwest::get(url).await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn probes_landing_page_and_unknown_paths() {
+    let (base, metrics, stop, task) = start(options(), Duration::ZERO, None).await;
+    assert_eq!(reqwest::get(format!("{base}/healthz")).await.unwrap().text().await.unwrap(), "ok");
+    let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["sites"]["demo"], "ok", "{body}");
+    let page = reqwest::get(format!("{base}/")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    let page = page.text().await.unwrap();
+    assert!(page.contains(&format!("{base}/site/demo/")), "{page}");
+    assert_eq!(status(&format!("{base}/site/other/")).await, 404);
+    assert_eq!(status(&format!("{base}/nothing/here?x=1")).await, 404);
+
+    let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+    assert!(
+        text.contains(
+            r#"starlette_requests_total{method="GET",path_template="/healthz",site=""} 1"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains(r#"path_template="<unmatched>""#), "{text}");
+    assert!(!text.contains("/nothing/here"), "raw paths must not become labels:\n{text}");
+    stop.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_failing_backend_makes_readyz_fail_but_not_healthz() {
+    let (base, _, stop, task) = start(options(), Duration::from_secs(6), None).await;
+    let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "not ready");
+    assert!(body["sites"]["demo"].as_str().unwrap().contains("no answer within 5 s"), "{body}");
+    assert_eq!(status(&format!("{base}/healthz")).await, 200);
+    stop.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn slow_requests_time_out_with_504() {
+    let options = HttpOptions { request_timeout: Duration::from_millis(300), ..options() };
+    let (base, _, stop, task) = start(options, Duration::from_secs(2), None).await;
+    assert_eq!(status(&format!("{base}/readyz")).await, 504);
+    assert_eq!(status(&format!("{base}/healthz")).await, 200);
+    stop.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn beyond_the_concurrency_limit_requests_are_shed_with_503() {
+    let options = HttpOptions { max_concurrent_requests: 1, ..options() };
+    let (base, _, stop, task) = start(options, Duration::from_secs(1), None).await;
+    let slow = tokio::spawn(reqwest::get(format!("{base}/readyz")));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let shed = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(shed.status(), 503);
+    assert_eq!(shed.headers()["retry-after"], "1");
+    assert_eq!(slow.await.unwrap().unwrap().status(), 200, "the running request finishes");
+    assert_eq!(status(&format!("{base}/healthz")).await, 200, "capacity is back");
+    stop.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn the_bearer_check_runs_before_mcp_and_health_needs_none() {
+    let (base, _, stop, task) =
+        start(options(), Duration::ZERO, Some("a-long-enough-secret")).await;
+    let client = reqwest::Client::new();
+    let mcp = format!("{base}/site/demo");
+    let refused = client.post(&mcp).body("not even json").send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(refused.headers()["www-authenticate"], "Bearer realm=\"test\"");
+    let accepted = client
+        .post(&mcp)
+        .bearer_auth("a-long-enough-secret")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body("not even json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 400, "past the bearer, a parse error");
+    let error: serde_json::Value = accepted.json().await.unwrap();
+    assert_eq!(error["error"]["code"], -32700);
+    assert_eq!(status(&format!("{base}/healthz")).await, 200);
+    stop.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn listening_everywhere_needs_a_resource_url() {
+    let options = HttpOptions { listen: SocketAddr::from(([0, 0, 0, 0], 0)), ..options() };
+    let err = HttpServer::new(options, "demo-mcp", "1.0")
+        .site(Site::new("demo", NoTools))
+        .bind()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("public URL"), "{err}");
+}
