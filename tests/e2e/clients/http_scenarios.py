@@ -14,17 +14,9 @@ from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-
-def check(condition, message):
-    if not condition:
-        raise AssertionError(message)
+from scenario_kit import call, check
 
 
-async def call(session, name, /, **arguments):
-    result = await session.call_tool(name, arguments)
-    text = "".join(c.text for c in result.content if getattr(c, "type", "") == "text")
-    print(f"-- {name} {json.dumps(arguments)} isError={result.is_error}\n{text[:400]}")
-    return result, text
 
 
 async def scenario_robot(session):

@@ -15,6 +15,8 @@ import time
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp import types
 
+from scenario_kit import call, check
+
 WRITE_TOOLS = {"rucio_add_rule", "rucio_delete_rule", "rucio_update_rule", "rucio_reduce_rule",
                "rucio_move_rule", "rucio_approve_rule", "rucio_deny_rule"}
 
@@ -27,16 +29,6 @@ def strip_texts(value):
     return value
 
 
-def check(condition, message):
-    if not condition:
-        raise AssertionError(message)
-
-
-async def call(session, name, /, **arguments):
-    result = await session.call_tool(name, arguments)
-    text = "".join(c.text for c in result.content if getattr(c, "type", "") == "text")
-    print(f"-- {name} {json.dumps(arguments)} isError={result.is_error}\n{text[:600]}")
-    return result, text
 
 
 async def ok(session, name, /, **arguments):

@@ -316,6 +316,65 @@ fn post_20_mb(server: &HttpServer) -> u16 {
     status_line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
+/// A Python client scenario that talks with the test over its stdin and stdout, for steps that
+/// must happen while its MCP session is open.
+struct InteractiveClient {
+    child: std::process::Child,
+    to_client: std::process::ChildStdin,
+    from_client: BufReader<std::process::ChildStdout>,
+    transcript: String,
+}
+
+impl InteractiveClient {
+    fn start(scenario: &str, url: &str) -> Self {
+        let mut child = Command::new(mcp_python())
+            .arg(clients_dir().join("http_scenarios.py"))
+            .args([scenario, url])
+            .env("MCP_BEARER", SECRET)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let to_client = child.stdin.take().unwrap();
+        let from_client = BufReader::new(child.stdout.take().unwrap());
+        Self { child, to_client, from_client, transcript: String::new() }
+    }
+
+    /// Reads the client's output up to the line `marker`.
+    fn wait_for(&mut self, marker: &str) {
+        loop {
+            let mut line = String::new();
+            let read = self.from_client.read_line(&mut line).unwrap();
+            assert!(read > 0, "the client ended before `{marker}`:\n{}", self.transcript);
+            self.transcript.push_str(&line);
+            if line.trim() == marker {
+                return;
+            }
+        }
+    }
+
+    fn go_on(&mut self) {
+        writeln!(self.to_client, "go").unwrap();
+    }
+
+    /// Waits for the client to end and asserts it succeeded.
+    fn finish(mut self, what: &str, server: &HttpServer) {
+        let mut rest = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut self.from_client, &mut rest);
+        let out = self.child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{what} failed ({}):\n{}{}\n--- stderr\n{}\n--- server log\n{}",
+            out.status,
+            self.transcript,
+            String::from_utf8_lossy(&rest),
+            String::from_utf8_lossy(&out.stderr),
+            server.log()
+        );
+    }
+}
+
 #[test]
 fn rucio_outage_mid_session_gives_tool_errors_and_not_ready_then_recovers() {
     let (_kit, relay, server, _dir) = robot_server(&[]);
@@ -324,63 +383,19 @@ fn rucio_outage_mid_session_gives_tool_errors_and_not_ready_then_recovers() {
     assert_eq!(http("GET", &ready, &[], None).0, 200, "ready at start");
 
     // One MCP session across the outage: the script waits for our word between its phases.
-    let mut client = Command::new(mcp_python())
-        .arg(clients_dir().join("http_scenarios.py"))
-        .args(["outage", &server.mcp_url])
-        .env("MCP_BEARER", SECRET)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut to_client = client.stdin.take().unwrap();
-    let mut from_client = BufReader::new(client.stdout.take().unwrap());
-    let mut transcript = String::new();
-    let mut wait_for = |marker: &str, transcript: &mut String| loop {
-        let mut line = String::new();
-        assert!(
-            from_client.read_line(&mut line).unwrap() > 0,
-            "the client ended before `{marker}`:\n{transcript}"
-        );
-        transcript.push_str(&line);
-        if line.trim() == marker {
-            break;
-        }
-    };
-    wait_for("phase: up", &mut transcript);
+    let mut client = InteractiveClient::start("outage", &server.mcp_url);
+    client.wait_for("phase: up");
     relay.go_down();
     let (status, _, body) = http("GET", &ready, &[], None);
     assert_eq!(status, 503, "readyz while Rucio is down: {body}");
     assert!(body.contains("robot"), "{body}");
     assert_eq!(http("GET", &health, &[], None).0, 200, "healthz stays up");
-    writeln!(to_client, "go").unwrap();
-    wait_for("phase: down", &mut transcript);
+    client.go_on();
+    client.wait_for("phase: down");
     relay.come_back();
     assert_eq!(http("GET", &ready, &[], None).0, 200, "ready again");
-    writeln!(to_client, "go").unwrap();
-    let out = client.wait_with_output().unwrap();
-    let mut rest = String::new();
-    from_client.read_to_string_lossy(&mut rest);
-    assert!(
-        out.status.success(),
-        "outage scenario failed ({}):\n{transcript}{rest}\n--- stderr\n{}\n--- server log\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr),
-        server.log()
-    );
-}
-
-/// `read_to_string` that keeps what it can of a non-UTF-8 stream.
-trait ReadLossy {
-    fn read_to_string_lossy(&mut self, into: &mut String);
-}
-
-impl<R: std::io::Read> ReadLossy for R {
-    fn read_to_string_lossy(&mut self, into: &mut String) {
-        let mut bytes = Vec::new();
-        let _ = self.read_to_end(&mut bytes);
-        into.push_str(&String::from_utf8_lossy(&bytes));
-    }
+    client.go_on();
+    client.finish("the outage scenario", &server);
 }
 
 #[test]
@@ -388,33 +403,12 @@ fn sigterm_during_a_slow_call_lets_it_finish_then_exits_0() {
     let (_kit, relay, mut server, _dir) = robot_server(&[]);
     // Every new connection to Rucio now takes 3 s: the robot's first call (login + whoami) is slow.
     relay.set_delay(Duration::from_secs(3));
-    let mut client = Command::new(mcp_python())
-        .arg(clients_dir().join("http_scenarios.py"))
-        .args(["slow_call", &server.mcp_url])
-        .env("MCP_BEARER", SECRET)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut from_client = BufReader::new(client.stdout.take().unwrap());
-    let mut line = String::new();
-    while line.trim() != "calling" {
-        line.clear();
-        assert!(from_client.read_line(&mut line).unwrap() > 0, "the client ended early");
-    }
+    let mut client = InteractiveClient::start("slow_call", &server.mcp_url);
+    client.wait_for("calling");
     // The call is on its way; let it reach the server, then ask the server to stop.
     std::thread::sleep(Duration::from_millis(800));
     server.terminate();
-    let out = client.wait_with_output().unwrap();
-    let mut rest = String::new();
-    from_client.read_to_string_lossy(&mut rest);
-    assert!(
-        out.status.success(),
-        "the running call did not get its answer ({}):\n{rest}\n{}\n--- server log\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr),
-        server.log()
-    );
+    client.finish("the call running during shutdown", &server);
     let status =
         server.wait(Duration::from_secs(20)).expect("the server did not exit after SIGTERM");
     assert!(status.success(), "exit status {status}:\n{}", server.log());
