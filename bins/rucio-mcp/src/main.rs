@@ -115,8 +115,8 @@ struct HttpArgs {
     /// Port to listen on; 0 picks a free one [default: 8000]
     #[arg(long)]
     port: Option<u16>,
-    /// The public URL clients reach this server at (e.g. https://mcp.example.org/); `Host` and
-    /// `Origin` are checked against it [default: http://HOST:PORT/]
+    /// The public URL clients reach this server at (e.g. `https://mcp.example.org/`); `Host` and
+    /// `Origin` are checked against it [default: `http://HOST:PORT/`]
     #[arg(long, value_name = "URL", env = "RUCIO_MCP_RESOURCE_URL")]
     resource_url: Option<url::Url>,
     /// More browser origins to accept besides the resource URL's (comma-separated)

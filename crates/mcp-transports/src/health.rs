@@ -49,7 +49,7 @@ impl Readiness {
         self.checks.push((site.to_owned(), check));
     }
 
-    /// Runs every check concurrently, each bounded by [`CHECK_TIMEOUT`].
+    /// Runs every check concurrently, each bounded by 5 s.
     pub async fn probe(&self) -> (bool, Map<String, Value>) {
         let probes = self.checks.iter().map(|(site, check)| async move {
             let verdict = match tokio::time::timeout(CHECK_TIMEOUT, check.check()).await {

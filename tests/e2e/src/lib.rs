@@ -211,7 +211,7 @@ struct RelayState {
 }
 
 impl Relay {
-    /// Relays 127.0.0.1:<free port> to `target` (`host:port`).
+    /// Relays `127.0.0.1:<free port>` to `target` (`host:port`).
     pub fn start(target: &str) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
