@@ -1,12 +1,13 @@
 //! `cargo xtask conformance`: every server scenario of the MCP conformance suite (the npm package
 //! `@modelcontextprotocol/conformance`) against its fixture server, `conformance-server`
-//! (`tests/conformance`), served by rmcp over streamable HTTP.
+//! (`tests/conformance`), served over streamable HTTP through `mcp-transports` with the same layer
+//! stack as `rucio-mcp` (without a bearer check).
 //!
 //! Steps: Node 22 (`node22/`, shared with `cargo xtask clients`); the suite, installed once under
 //! `target/xtask-cache/conformance/` (a marker names the version, so bumping it below reinstalls);
 //! a debug build of `conformance-server`; the server on a free port of 127.0.0.1 (`--port 0`: it
 //! prints the URL it listens on), waited for until it answers HTTP; the suite's
-//! `server --suite all` (pending scenarios included) against `http://127.0.0.1:PORT/mcp`; its
+//! `server --suite all` (pending scenarios included) against `http://127.0.0.1:PORT/site/conformance/`; its
 //! summary. The server is stopped whatever happens. A failed check, or a suite that does not
 //! finish, fails the command; each failing scenario is run once more on its own to show its
 //! checks. The checks of every scenario are kept under `target/conformance/` (one `checks.json`
@@ -138,7 +139,7 @@ impl Drop for Server {
     }
 }
 
-/// `127.0.0.1:PORT` of `http://127.0.0.1:PORT/mcp`.
+/// `127.0.0.1:PORT` of `http://127.0.0.1:PORT/site/conformance/`.
 fn socket_addr(url: &str) -> Result<SocketAddr, String> {
     url.strip_prefix("http://")
         .and_then(|rest| rest.split('/').next())
@@ -146,12 +147,12 @@ fn socket_addr(url: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("conformance-server printed an unexpected URL: {url}"))
 }
 
-/// Whether an HTTP server answers at `addr` (any status: a GET without a session is refused).
+/// Whether an HTTP server answers at `addr` (its liveness probe).
 fn answers_http(addr: SocketAddr) -> Result<(), String> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
         .map_err(|e| format!("cannot connect: {e}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
-    write!(stream, "GET /mcp HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+    write!(stream, "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
         .map_err(|e| format!("cannot send a request: {e}"))?;
     let mut head = [0u8; 12];
     stream.read_exact(&mut head).map_err(|e| format!("no answer: {e}"))?;
