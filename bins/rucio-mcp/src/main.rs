@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use mcp_transports::auth::SharedSecret;
 use mcp_transports::{HttpOptions, HttpServer, Site, SiteAccess};
 use rucio_client::{Environment, RucioClient};
@@ -109,6 +109,18 @@ struct HttpArgs {
     /// this server's own Rucio identity (from --rucio-cfg / --site and the environment, as in stdio)
     #[arg(long, value_name = "SECRET", env = "RUCIO_MCP_SHARED_SECRET", hide_env_values = true)]
     shared_secret: Option<String>,
+    /// The shared secret read from a file (e.g. a mounted Kubernetes secret), kept out of the
+    /// process list
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "RUCIO_MCP_SHARED_SECRET_FILE",
+        conflicts_with = "shared_secret"
+    )]
+    shared_secret_file: Option<PathBuf>,
+    /// Whether the secret came on the command line, where other local users can read it.
+    #[arg(skip)]
+    secret_on_command_line: bool,
     /// Address to listen on [default: 127.0.0.1]
     #[arg(long, value_name = "ADDR")]
     host: Option<IpAddr>,
@@ -142,7 +154,7 @@ impl HttpArgs {
     fn given(&self) -> Vec<&'static str> {
         let mut given = Vec::new();
         let flags: [(&'static str, bool); 9] = [
-            ("--shared-secret", self.shared_secret.is_some()),
+            ("--shared-secret", self.shared_secret.is_some() || self.shared_secret_file.is_some()),
             ("--host", self.host.is_some()),
             ("--port", self.port.is_some()),
             ("--resource-url", self.resource_url.is_some()),
@@ -158,6 +170,32 @@ impl HttpArgs {
             }
         }
         given
+    }
+
+    /// The shared secret, from `--shared-secret-file` or `--shared-secret` / the environment.
+    fn shared_secret(&self) -> Result<Option<SecretString>, String> {
+        let secret = match (&self.shared_secret_file, &self.shared_secret) {
+            (Some(path), _) => std::fs::read_to_string(path).map_err(|e| {
+                format!("cannot read the shared secret file {}: {e}", path.display())
+            })?,
+            (None, Some(secret)) => secret.clone(),
+            (None, None) => return Ok(None),
+        };
+        let secret = secret.trim();
+        if secret.is_empty() {
+            return Err("the shared secret is empty".into());
+        }
+        if secret.len() < 16 {
+            tracing::warn!(
+                "the shared secret is shorter than 16 characters and easy to guess; use e.g. `openssl rand -hex 32`"
+            );
+        }
+        if self.secret_on_command_line {
+            tracing::warn!(
+                "--shared-secret on the command line is visible to every local user in the process list; prefer RUCIO_MCP_SHARED_SECRET or --shared-secret-file"
+            );
+        }
+        Ok(Some(SecretString::from(secret)))
     }
 
     fn options(&self) -> Result<HttpOptions, String> {
@@ -187,7 +225,16 @@ impl HttpArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if let (Command::Serve(args), Some(("serve", serve))) = (&mut cli.command, matches.subcommand())
+    {
+        args.http.secret_on_command_line =
+            serve.value_source("shared_secret") == Some(clap::parser::ValueSource::CommandLine);
+    }
     match cli.command {
         Command::Sites { name: None } => {
             print!("{}", site_presets::listing(site_presets::all()));
@@ -305,20 +352,12 @@ async fn serve_http(
     site: &str,
     metrics: ToolMetrics,
 ) -> Result<(), String> {
-    let Some(secret) = args.shared_secret.as_deref() else {
-        return Err("--transport http needs --shared-secret (or RUCIO_MCP_SHARED_SECRET): \
-                    multi-user OAuth mode is not available in this version"
+    let Some(secret) = args.shared_secret()? else {
+        return Err("--transport http needs --shared-secret, --shared-secret-file or \
+                    RUCIO_MCP_SHARED_SECRET: multi-user OAuth mode is not available in this version"
             .into());
     };
-    if secret.trim().is_empty() {
-        return Err("the shared secret is empty".into());
-    }
-    if secret.trim().len() < 16 {
-        tracing::warn!(
-            "the shared secret is shorter than 16 characters and easy to guess; use e.g. `openssl rand -hex 32`"
-        );
-    }
-    let verifier = Arc::new(SharedSecret::new(SecretString::from(secret.trim()), "rucio-mcp"));
+    let verifier = Arc::new(SharedSecret::new(secret, "rucio-mcp"));
     let backend = server.clone();
     let site_mount = Site::new(site, server)
         .with_description(format!("Rucio ({site}), as this server's own Rucio identity"))

@@ -474,3 +474,29 @@ fn forwarded_headers_count_only_from_trusted_proxies() {
     let (status, body) = initialize(&local, &[("x-forwarded-host", "evil.example.com")]);
     assert_eq!(status, 200, "an untrusted X-Forwarded-Host is ignored: {body}");
 }
+
+#[test]
+fn the_secret_can_come_from_a_file_and_the_command_line_gets_a_warning() {
+    let kit = Kit::load();
+    let dir = tempfile::tempdir().unwrap();
+    let relay = tls_relay(&kit);
+    let cfg = robot_cfg(&kit, dir.path(), &relay);
+    let file = dir.path().join("secret");
+    std::fs::write(&file, format!("{SECRET}\n")).unwrap();
+    let server = HttpServer::start(
+        &["--rucio-cfg", &cfg, "--site", "robot", "--shared-secret-file", file.to_str().unwrap()],
+        &[],
+    );
+    let (status, body) = initialize(&server.mcp_url, &[]);
+    assert_eq!(status, 200, "the secret from the file (newline trimmed): {body}");
+    assert!(!server.log().contains("process list"), "{}", server.log());
+
+    let server = HttpServer::start(
+        &["--rucio-cfg", &cfg, "--site", "robot", "--shared-secret", SECRET],
+        &[],
+    );
+    assert_eq!(initialize(&server.mcp_url, &[]).0, 200);
+    let log = server.log();
+    assert!(log.contains("process list"), "no warning about a secret in the arguments:\n{log}");
+    assert!(!log.contains(SECRET), "{log}");
+}
