@@ -308,6 +308,11 @@ impl Listening {
                 },
                 () = &mut shutdown => break,
             };
+            // Answers are small writes (an SSE event, a JSON body): without this, Nagle's
+            // algorithm and the peer's delayed ACK can hold each one back for tens of ms.
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
             let service = tower::ServiceExt::map_request(
                 app.clone(),
                 move |mut request: http::Request<hyper::body::Incoming>| {
