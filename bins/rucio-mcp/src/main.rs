@@ -147,13 +147,16 @@ struct HttpArgs {
     /// Seconds a shutdown (SIGTERM, Ctrl-C) waits for running tool calls [default: 30]
     #[arg(long, value_name = "SECONDS")]
     shutdown_grace: Option<u64>,
+    /// Seconds without requests after which an MCP session is closed [default: 1800]
+    #[arg(long, value_name = "SECONDS")]
+    session_idle_timeout: Option<u64>,
 }
 
 impl HttpArgs {
     /// The HTTP options given, for the error when they come with stdio.
     fn given(&self) -> Vec<&'static str> {
         let mut given = Vec::new();
-        let flags: [(&'static str, bool); 9] = [
+        let flags: [(&'static str, bool); 10] = [
             ("--shared-secret", self.shared_secret.is_some() || self.shared_secret_file.is_some()),
             ("--host", self.host.is_some()),
             ("--port", self.port.is_some()),
@@ -163,6 +166,7 @@ impl HttpArgs {
             ("--metrics-port", self.metrics_port.is_some()),
             ("--metrics-host", self.metrics_host.is_some()),
             ("--shutdown-grace", self.shutdown_grace.is_some()),
+            ("--session-idle-timeout", self.session_idle_timeout.is_some()),
         ];
         for (flag, present) in flags {
             if present {
@@ -219,6 +223,9 @@ impl HttpArgs {
         };
         if let Some(grace) = self.shutdown_grace {
             options.shutdown_grace = Duration::from_secs(grace);
+        }
+        if let Some(idle) = self.session_idle_timeout {
+            options.session_idle_timeout = Duration::from_secs(idle.max(1));
         }
         Ok(options)
     }
