@@ -1,14 +1,22 @@
-//! `cargo xtask bench stdio`: our `rucio-mcp` side by side with the Python server it replaces,
-//! PyPI `rucio-mcp` 0.10.0, both over stdio against the local Rucio.
+//! `cargo xtask bench stdio|http`: our `rucio-mcp` side by side with the Python server it
+//! replaces, PyPI `rucio-mcp` 0.10.0, against the local Rucio.
 //!
-//! The measuring is `xtask/bench/stdio_bench.py` (Python standard library only, raw JSON-RPC over
-//! pipes); this module gets everything it needs ready: the dev Rucio, a release build of ours, and
-//! the Python server in a venv cached under `target/xtask-cache/`. The figures land on stdout as a
-//! markdown table and in `target/bench/stdio.json`.
+//! - `stdio`: the measuring is `xtask/bench/stdio_bench.py` (Python standard library only, raw
+//!   JSON-RPC over pipes); this module gets everything it needs ready: the dev Rucio, a release
+//!   build of ours, and the Python server in a venv cached under `target/xtask-cache/`. Figures in
+//!   `target/bench/stdio.json`.
+//! - `http`: both servers in shared-secret HTTP mode, loaded by the Rust generator `mcp-loadgen`
+//!   (`tests/loadgen`); see [`http`]. Figures in `target/bench/http.json`.
+//!
+//! Either way the figures land on stdout as a markdown table, the servers' stderr in
+//! `target/bench/logs/`.
 
+mod http;
+
+use std::path::PathBuf;
 use std::process::Command;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use crate::{cargo, root, target_dir};
 // `run` here is this module's entry point; `crate::run` runs a command.
@@ -17,23 +25,44 @@ use crate::run as run_cmd;
 /// The PyPI `rucio-mcp` release we compare against.
 const THEIRS_VERSION: &str = "0.10.0";
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Suite {
+    /// Start-up, memory and tool-call latency over stdio
+    Stdio,
+    /// Throughput, latency and memory over streamable HTTP (shared-secret mode), many sessions
+    Http,
+}
+
 #[derive(Args)]
 pub(crate) struct BenchArgs {
-    /// What to measure: `stdio` (the only one today)
-    #[arg(default_value = "stdio")]
-    pub(crate) suite: String,
-    /// Fresh server starts timed for spawn → tools/list
+    /// What to measure
+    #[arg(value_enum, default_value = "stdio")]
+    pub(crate) suite: Suite,
+    /// stdio: fresh server starts timed for spawn → tools/list
     #[arg(long, default_value_t = 20)]
     runs: u32,
-    /// Sequential `rucio_list_dids` calls (and REST calls) timed in one session
+    /// stdio: sequential `rucio_list_dids` calls (and REST calls) timed in one session
     #[arg(long, default_value_t = 200)]
     calls: u32,
+    #[command(flatten)]
+    http: http::HttpArgs,
 }
 
 pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
-    if args.suite != "stdio" {
-        return Err(format!("unknown bench suite {:?}: the only suite is `stdio`", args.suite));
+    match args.suite {
+        Suite::Stdio => run_stdio(args),
+        Suite::Http => http::run(&args.http),
     }
+}
+
+/// The Python server's executable, installed (once) into its cached venv.
+fn theirs_executable() -> Result<PathBuf, String> {
+    let venv = target_dir().join(format!("xtask-cache/rucio-mcp-{THEIRS_VERSION}-venv"));
+    crate::clients::pip_venv(&venv, "rucio-mcp", THEIRS_VERSION)?;
+    Ok(venv.join("bin/rucio-mcp"))
+}
+
+fn run_stdio(args: &BenchArgs) -> Result<(), String> {
     if args.runs == 0 || args.calls == 0 {
         return Err("--runs and --calls must be at least 1".to_owned());
     }
@@ -52,8 +81,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
         return Err(format!("the release build succeeded, but {} is missing", ours.display()));
     }
 
-    let venv = target_dir().join(format!("xtask-cache/rucio-mcp-{THEIRS_VERSION}-venv"));
-    crate::clients::pip_venv(&venv, "rucio-mcp", THEIRS_VERSION)?;
+    let theirs = theirs_executable()?;
 
     let out = target_dir().join("bench");
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
@@ -64,7 +92,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
             .arg("--ours")
             .arg(&ours)
             .arg("--theirs")
-            .arg(venv.join("bin/rucio-mcp"))
+            .arg(theirs)
             .arg("--env")
             .arg(instance.env_file())
             .args(["--runs", &args.runs.to_string(), "--calls", &args.calls.to_string()])

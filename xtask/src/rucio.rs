@@ -132,7 +132,7 @@ pub(crate) fn down(instance: &Instance) -> Result<(), String> {
 
 /// A port that was free a moment ago. The kit refuses to start on a busy port, so a race shows as
 /// a clear failure rather than a confused server.
-fn free_port() -> Result<u16, String> {
+pub(crate) fn free_port() -> Result<u16, String> {
     let listener =
         TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot find a free port: {e}"))?;
     listener.local_addr().map(|a| a.port()).map_err(|e| format!("cannot find a free port: {e}"))
