@@ -88,10 +88,24 @@ pub(crate) fn status_mb(pid: &str, key: &str) -> Option<f64> {
     })
 }
 
-/// CPU use of named processes over a window, in cores (CPU seconds per wall second).
+/// The machine's CPU time counters (`cpu` line of `/proc/stat`): user, nice, system, idle, iowait,
+/// irq, softirq, steal.
+fn machine_ticks() -> Option<[u64; 8]> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let mut out = [0u64; 8];
+    for (slot, field) in out.iter_mut().zip(line.split_whitespace().skip(1)) {
+        *slot = field.parse().ok()?;
+    }
+    Some(out)
+}
+
+/// CPU use of named processes over a window, in cores (CPU seconds per wall second), and how the
+/// whole machine's CPU time went meanwhile (busy, idle, and stolen by the hypervisor).
 #[derive(Debug)]
 pub(crate) struct CpuWatch {
     start: Vec<(String, String, Option<f64>)>,
+    machine: Option<[u64; 8]>,
 }
 
 impl CpuWatch {
@@ -107,6 +121,7 @@ impl CpuWatch {
                     (l, p, c)
                 })
                 .collect(),
+            machine: machine_ticks(),
         }
     }
 
@@ -115,6 +130,22 @@ impl CpuWatch {
         for (label, pid, before) in &self.start {
             let used = before.zip(cpu_seconds(pid)).map(|(a, b)| (b - a) / wall_seconds.max(1e-9));
             out.insert(label.clone(), json!(used));
+        }
+        if let Some((a, b)) = self.machine.zip(machine_ticks()) {
+            let d: Vec<f64> =
+                a.iter().zip(b.iter()).map(|(x, y)| y.saturating_sub(*x) as f64).collect();
+            let total: f64 = d.iter().sum();
+            if total > 0.0 {
+                let idle = d[3] + d[4];
+                out.insert(
+                    "machine".into(),
+                    json!({
+                        "busy_pct": 100.0 * (total - idle - d[7]) / total,
+                        "idle_pct": 100.0 * idle / total,
+                        "steal_pct": 100.0 * d[7] / total,
+                    }),
+                );
+            }
         }
         Value::Object(out)
     }

@@ -827,6 +827,38 @@ fn render(results: &Value, args: &HttpArgs) -> (String, Value) {
                 );
             }
         }
+        // CPU the hypervisor gave to others while we measured: the figures above assume 2 cores.
+        let mut steal: Vec<(f64, String)> = load
+            .iter()
+            .filter_map(|c| {
+                let pct = num(&c["result"], &["cpu_cores", "machine", "steal_pct"])?;
+                let what = format!(
+                    "{} {} @{}",
+                    c["request"].as_str().or(c["kind"].as_str()).unwrap_or("?"),
+                    c["server"].as_str().unwrap_or(""),
+                    c["sessions"]
+                );
+                Some((pct, what))
+            })
+            .collect();
+        if !steal.is_empty() {
+            steal.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let noisy: Vec<String> = steal
+                .iter()
+                .filter(|(pct, _)| *pct > 5.0)
+                .map(|(pct, what)| format!("{what} ({pct:.0} %)"))
+                .collect();
+            let _ = writeln!(
+                t,
+                "\nCPU stolen by the hypervisor during the measured windows: at most {:.1} %{}",
+                steal[0].0,
+                if noisy.is_empty() {
+                    " (no cell above 5 %).".to_owned()
+                } else {
+                    format!("; cells above 5 %, figures less reliable: {}.", noisy.join(", "))
+                }
+            );
+        }
         let start = load.iter().find(|c| c["kind"] == "rss_after_start");
         let peak = load.iter().find(|c| c["kind"] == "peak_rss_after_load");
         if let (Some(start), Some(peak)) = (start, peak) {
