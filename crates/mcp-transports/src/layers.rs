@@ -357,32 +357,41 @@ pub async fn json_rpc_errors(request: Request<Body>, next: Next) -> Response {
             return (status, "the request body could not be read").into_response();
         }
     };
-    let id = match serde_json::from_slice::<serde_json::Value>(&bytes) {
-        Err(e) => {
-            return json_rpc_error(
-                -32700,
-                &format!("Parse error: the body is not JSON ({e})"),
-                None,
-            );
-        }
-        Ok(serde_json::Value::Object(message)) => {
-            if message.get("jsonrpc").and_then(serde_json::Value::as_str) != Some("2.0") {
-                return json_rpc_error(
-                    -32600,
-                    "Invalid Request: not a JSON-RPC 2.0 message (\"jsonrpc\": \"2.0\" missing)",
-                    message.get("id").cloned(),
-                );
+    // Only the envelope is read (the rest is skipped, not built): rmcp parses the message itself.
+    let id = match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => {
+            if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
+                return json_rpc_error(-32700, "Parse error: the body is not JSON", None);
             }
-            message.get("id").cloned()
-        }
-        Ok(serde_json::Value::Array(_)) => {
             return json_rpc_error(
                 -32600,
                 "Invalid Request: JSON-RPC batches are not supported by MCP",
                 None,
             );
         }
-        Ok(_) => {
+        Some(b'{') => match serde_json::from_slice::<Envelope>(&bytes) {
+            Err(e) => {
+                return json_rpc_error(
+                    -32700,
+                    &format!("Parse error: the body is not JSON ({e})"),
+                    None,
+                );
+            }
+            Ok(Envelope { jsonrpc, id })
+                if jsonrpc.as_ref().and_then(|v| v.as_str()) != Some("2.0") =>
+            {
+                return json_rpc_error(
+                    -32600,
+                    "Invalid Request: not a JSON-RPC 2.0 message (\"jsonrpc\": \"2.0\" missing)",
+                    id,
+                );
+            }
+            Ok(Envelope { id, .. }) => id,
+        },
+        _ if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() => {
+            return json_rpc_error(-32700, "Parse error: the body is not JSON", None);
+        }
+        _ => {
             return json_rpc_error(
                 -32600,
                 "Invalid Request: a JSON-RPC message is a JSON object",
@@ -400,6 +409,13 @@ pub async fn json_rpc_errors(request: Request<Body>, next: Next) -> Response {
         );
     }
     response
+}
+
+/// The two members of a JSON-RPC message the edge looks at.
+#[derive(serde::Deserialize)]
+struct Envelope {
+    jsonrpc: Option<serde_json::Value>,
+    id: Option<serde_json::Value>,
 }
 
 fn json_rpc_error(code: i64, message: &str, id: Option<serde_json::Value>) -> Response {

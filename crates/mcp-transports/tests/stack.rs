@@ -25,7 +25,7 @@ async fn start(
 ) -> (String, String, CancellationToken, tokio::task::JoinHandle<()>) {
     let mut site = Site::new("demo", NoTools).with_readiness(Arc::new(move || async move {
         tokio::time::sleep(probe).await;
-        if probe > Duration::from_secs(5) { Err("too slow".to_owned()) } else { Ok(()) }
+        Ok::<(), String>(())
     }));
     if let Some(secret) = secret {
         site = site.with_verifier(
@@ -146,6 +146,29 @@ async fn the_bearer_check_runs_before_mcp_and_health_needs_none() {
     assert_eq!(accepted.status(), 400, "past the bearer, a parse error");
     let error: serde_json::Value = accepted.json().await.unwrap();
     assert_eq!(error["error"]["code"], -32700);
+    for (body, code, id) in [
+        (r#"{"jsonrpc": 2, "id": 9, "method": "ping"}"#, -32600, serde_json::json!(9)),
+        (r#"[{"jsonrpc": "2.0", "id": 1, "method": "ping"}]"#, -32600, serde_json::Value::Null),
+        (r#""ping""#, -32600, serde_json::Value::Null),
+        ("[1, 2", -32700, serde_json::Value::Null),
+    ] {
+        let answer = client
+            .post(&mcp)
+            .bearer_auth("a-long-enough-secret")
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 400, "{body}");
+        let error: serde_json::Value = answer.json().await.unwrap();
+        assert_eq!(
+            (error["error"]["code"].clone(), error["id"].clone()),
+            (code.into(), id),
+            "{body}"
+        );
+    }
     assert_eq!(status(&format!("{base}/healthz")).await, 200);
     stop.cancel();
     task.await.unwrap();

@@ -458,32 +458,25 @@ async fn run_mcp(args: McpArgs) -> Result<Value, String> {
     delete_other.sort();
     delete_other.dedup();
     let completed = total.latencies_us.len();
-    Ok(json!({
-        "mode": "mcp",
-        "url": args.target.url,
-        "method": args.method,
-        "params": args.params,
-        "sessions": args.sessions,
-        "sessions_ready": sessions_ready,
-        "setup_seconds": setup_seconds,
-        "setup_errors": setup.errors_json(),
-        "duration_s": timing.measured_s,
-        "warmup_s": timing.warmup_s,
-        "window_extended_s": timing.extended_s,
-        "window_waited_for_all": timing.waited_for_all,
-        "completed": completed,
-        "throughput_rps": completed as f64 / timing.measured_s,
-        "latency_ms": total.latency_json(),
-        "errors": total.errors_json(),
-        "error_count": total.error_count(),
-        "errors_outside_window": outside.error_count(),
-        "mean_response_bytes": if completed > 0 { total.bytes as f64 / completed as f64 } else { 0.0 },
-        "tools_listed": tools,
-        "connections_opened": connects,
-        "sessions_deleted": deleted,
-        "delete_failures": delete_other,
-        "cpu_cores": timing.cpu,
-    }))
+    let mut report = window_report(&timing, &mut total, &outside, connects);
+    merge(
+        &mut report,
+        json!({
+            "mode": "mcp",
+            "url": args.target.url,
+            "method": args.method,
+            "params": args.params,
+            "sessions": args.sessions,
+            "sessions_ready": sessions_ready,
+            "setup_seconds": setup_seconds,
+            "setup_errors": setup.errors_json(),
+            "mean_response_bytes": if completed > 0 { total.bytes as f64 / completed as f64 } else { 0.0 },
+            "tools_listed": tools,
+            "sessions_deleted": deleted,
+            "delete_failures": delete_other,
+        }),
+    );
+    Ok(report)
 }
 
 async fn run_get(args: GetArgs) -> Result<Value, String> {
@@ -564,11 +557,27 @@ async fn run_get(args: GetArgs) -> Result<Value, String> {
         outside.merge(result.outside);
         connects += result.connects;
     }
+    let mut report = window_report(&timing, &mut total, &outside, connects);
+    merge(
+        &mut report,
+        json!({
+            "mode": "get",
+            "url": args.target.url,
+            "concurrency": args.concurrency,
+        }),
+    );
+    Ok(report)
+}
+
+/// What every closed-loop mode reports about its measuring window.
+fn window_report(
+    timing: &WindowResult,
+    total: &mut Tally,
+    outside: &Tally,
+    connects: u64,
+) -> Value {
     let completed = total.latencies_us.len();
-    Ok(json!({
-        "mode": "get",
-        "url": args.target.url,
-        "concurrency": args.concurrency,
+    json!({
         "duration_s": timing.measured_s,
         "warmup_s": timing.warmup_s,
         "window_extended_s": timing.extended_s,
@@ -581,7 +590,14 @@ async fn run_get(args: GetArgs) -> Result<Value, String> {
         "errors_outside_window": outside.error_count(),
         "connections_opened": connects,
         "cpu_cores": timing.cpu,
-    }))
+    })
+}
+
+/// Adds the members of `extra` to the object `report`.
+fn merge(report: &mut Value, extra: Value) {
+    if let (Some(report), Value::Object(extra)) = (report.as_object_mut(), extra) {
+        report.extend(extra);
+    }
 }
 
 fn rss(pid: &str) -> Value {
