@@ -12,9 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use mcp_oauth_bridge::{
+    Bridge, BridgeConfig, BridgeMetrics, BridgeShared, KeySet, MemoryStore, MetadataFetcher,
+    RedisStore, StaticClient, Store,
+};
 use mcp_transports::auth::SharedSecret;
 use mcp_transports::{HttpOptions, HttpServer, Site, SiteAccess};
 use rucio_client::{Environment, RucioClient};
+use rucio_mcp_tools::bridge::{RucioUpstream, UserClients};
 use rucio_mcp_tools::site_config::{self, SiteConfig};
 use rucio_mcp_tools::{RucioMcpServer, RucioSession, ServerOptions, ToolMetrics};
 use secrecy::SecretString;
@@ -33,10 +38,13 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the MCP server: over stdio (put this command in your MCP client's configuration), or
-    /// over HTTP for many clients (--transport http --shared-secret …)
+    /// over HTTP for many users, each signing in with their own identity (--transport http
+    /// --resource-url …), or for one robot identity (--transport http --shared-secret …)
     Serve(Box<ServeArgs>),
     /// Check that the Rucio server of a site answers, and who you are there
     Ping(SiteArgs),
+    /// Print a new random key for the OAuth bridge's tokens (for --token-key-file)
+    TokenKey,
     /// List the built-in site presets, or print one preset's rucio.cfg
     Sites {
         /// Preset to print (case-insensitive); lists all presets when omitted
@@ -47,7 +55,8 @@ enum Command {
 #[derive(Debug, Args)]
 struct SiteArgs {
     /// Built-in site preset (see `rucio-mcp sites`); default: $RUCIO_CONFIG if set, else escape.
-    /// With --rucio-cfg, the name the site is served under
+    /// With --rucio-cfg, the name the site is served under. In OIDC bridge mode repeatable, and
+    /// `NAME=PATH` serves the rucio.cfg at PATH as site NAME
     #[arg(long, value_name = "NAME", action = clap::ArgAction::Append)]
     site: Vec<String>,
     /// Your own rucio.cfg (takes precedence over --site)
@@ -150,6 +159,76 @@ struct HttpArgs {
     /// Seconds without requests after which an MCP session is closed [default: 1800]
     #[arg(long, value_name = "SECONDS")]
     session_idle_timeout: Option<u64>,
+    #[command(flatten)]
+    bridge: BridgeArgs,
+}
+
+/// Options of OIDC bridge mode (`--transport http` without a shared secret).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "OIDC bridge mode (HTTP, many users)")]
+struct BridgeArgs {
+    /// Seconds a user has to finish the Rucio sign-in in the browser [default: 300]
+    #[arg(long, value_name = "SECONDS", env = "RUCIO_MCP_POLL_TIMEOUT")]
+    poll_timeout: Option<u64>,
+    /// File with the keys that seal this server's tokens: one base64 key (32 bytes) per line,
+    /// the current key first, then previous ones still accepted (`rucio-mcp token-key` makes
+    /// one). Every replica needs the same file. Without it (and without
+    /// RUCIO_MCP_TOKEN_KEYS), a random key is made and all tokens die with the process
+    #[arg(long, value_name = "PATH", env = "RUCIO_MCP_TOKEN_KEY_FILE")]
+    token_key_file: Option<PathBuf>,
+    /// The token keys themselves, in the file's format (for secrets injected as environment)
+    #[arg(long, hide = true, env = "RUCIO_MCP_TOKEN_KEYS", hide_env_values = true)]
+    token_keys: Option<String>,
+    /// Redis for the state several replicas share (used codes, rate limits, logins in
+    /// progress), e.g. `redis://redis:6379/0`; without it, state is kept in this process
+    #[arg(long, value_name = "URL", env = "RUCIO_MCP_REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
+    /// Pre-registered OAuth clients: a JSON file with a list of {client_id, client_name,
+    /// redirect_uris}
+    #[arg(long, value_name = "PATH", env = "RUCIO_MCP_OAUTH_CLIENTS")]
+    oauth_clients: Option<PathBuf>,
+    /// FOR TESTS ONLY: let client metadata documents (CIMD) be fetched from loopback addresses
+    #[arg(long)]
+    allow_loopback_cimd: bool,
+}
+
+impl BridgeArgs {
+    fn given(&self) -> Vec<&'static str> {
+        let flags: [(&'static str, bool); 5] = [
+            ("--poll-timeout", self.poll_timeout.is_some()),
+            ("--token-key-file", self.token_key_file.is_some() || self.token_keys.is_some()),
+            ("--redis-url", self.redis_url.is_some()),
+            ("--oauth-clients", self.oauth_clients.is_some()),
+            ("--allow-loopback-cimd", self.allow_loopback_cimd),
+        ];
+        flags.into_iter().filter(|(_, present)| *present).map(|(flag, _)| flag).collect()
+    }
+
+    /// The token keys: from the file, the environment, or made up (with a warning).
+    fn keys(&self) -> Result<KeySet, String> {
+        if let Some(path) = &self.token_key_file {
+            return KeySet::from_file(path).map_err(|e| e.to_string());
+        }
+        if let Some(text) = &self.token_keys {
+            return KeySet::from_text(text).map_err(|e| format!("RUCIO_MCP_TOKEN_KEYS: {e}"));
+        }
+        tracing::warn!(
+            "no --token-key-file: tokens are sealed with a random key and die with this process (users sign in again after a restart; replicas cannot share them)"
+        );
+        KeySet::ephemeral().map_err(|e| e.to_string())
+    }
+
+    fn static_clients(&self) -> Result<Vec<StaticClient>, String> {
+        let Some(path) = &self.oauth_clients else { return Ok(Vec::new()) };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read --oauth-clients {}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "--oauth-clients {}: expected a JSON list of {{client_id, client_name, redirect_uris}}: {e}",
+                path.display()
+            )
+        })
+    }
 }
 
 impl HttpArgs {
@@ -173,6 +252,7 @@ impl HttpArgs {
                 given.push(flag);
             }
         }
+        given.extend(self.bridge.given());
         given
     }
 
@@ -254,6 +334,13 @@ fn main() -> ExitCode {
             }
             Err(err) => fail(&err),
         },
+        Command::TokenKey => match KeySet::generate_text() {
+            Ok(key) => {
+                println!("{key}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
         Command::Serve(args) => run_async(serve(*args)),
         Command::Ping(args) => run_async(ping(args)),
     }
@@ -275,13 +362,44 @@ fn run_async(job: impl Future<Output = Result<(), String>>) -> ExitCode {
     }
 }
 
+/// The sites of OIDC bridge mode: each `--site NAME` (a preset), `--site NAME=PATH`, or one
+/// `--site NAME --rucio-cfg PATH`.
+fn resolve_sites(args: &SiteArgs) -> Result<Vec<SiteConfig>, String> {
+    if args.site.len() <= 1 && !args.site.iter().any(|s| s.contains('=')) {
+        return resolve(args).map(|one| vec![one]);
+    }
+    if args.rucio_cfg.is_some() {
+        return Err("with several sites, give each its rucio.cfg as --site NAME=PATH instead of --rucio-cfg".into());
+    }
+    let env = Environment::from_process();
+    let mut sites: Vec<SiteConfig> = Vec::new();
+    for spec in &args.site {
+        let (name, path) = match spec.split_once('=') {
+            Some((name, path)) => (name.trim(), Some(std::path::Path::new(path.trim()))),
+            None => (spec.trim(), None),
+        };
+        if name.is_empty()
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(format!("--site {spec}: a site name is letters, digits, `-` and `_`"));
+        }
+        let resolved = site_config::resolve(Some(name), path, args.auth_type.as_deref(), &env)
+            .map_err(|e| e.to_string())?;
+        if sites.iter().any(|s| s.site == resolved.site) {
+            return Err(format!("--site {name} is given twice"));
+        }
+        sites.push(resolved);
+    }
+    Ok(sites)
+}
+
 fn resolve(args: &SiteArgs) -> Result<SiteConfig, String> {
     let site = match args.site.as_slice() {
         [] => None,
         [one] => Some(one.as_str()),
         several => {
             return Err(format!(
-                "one site per server in this mode, got {}: {} (run one server per site)",
+                "one site per server in this mode, got {}: {} (run one server per site, or use OIDC bridge mode)",
                 several.len(),
                 several.join(", ")
             ));
@@ -324,6 +442,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             ));
         }
     }
+    if args.transport == Transport::Http
+        && args.http.shared_secret.is_none()
+        && args.http.shared_secret_file.is_none()
+    {
+        return serve_bridge(&args).await;
+    }
     let resolved = resolve(&args.site)?;
     for warning in &resolved.warnings {
         tracing::warn!("{warning}");
@@ -360,10 +484,15 @@ async fn serve_http(
     metrics: ToolMetrics,
 ) -> Result<(), String> {
     let Some(secret) = args.shared_secret()? else {
-        return Err("--transport http needs --shared-secret, --shared-secret-file or \
-                    RUCIO_MCP_SHARED_SECRET: multi-user OAuth mode is not available in this version"
-            .into());
+        return Err("shared-secret mode needs a secret".into());
     };
+    let bridge_flags = args.bridge.given();
+    if !bridge_flags.is_empty() {
+        return Err(format!(
+            "{} only apply to OIDC bridge mode, not with --shared-secret",
+            bridge_flags.join(", ")
+        ));
+    }
     let verifier = Arc::new(SharedSecret::new(secret, "rucio-mcp"));
     let backend = server.clone();
     let site_mount = Site::new(site, server)
@@ -383,6 +512,106 @@ async fn serve_http(
         listen = %listening.local_addr(),
         metrics = %listening.metrics_addr().map_or_else(|| "off".to_owned(), |a| format!("http://{a}/metrics")),
         "serving MCP over streamable HTTP (shared-secret mode)"
+    );
+    listening.serve(mcp_transports::shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+/// OIDC bridge mode: every user signs in through the OAuth bridge with Rucio's OIDC login, and
+/// every call runs as that user.
+async fn serve_bridge(args: &ServeArgs) -> Result<(), String> {
+    let http = &args.http;
+    let Some(resource_url) = http.resource_url.clone() else {
+        return Err("OIDC bridge mode (--transport http without --shared-secret) needs --resource-url: \
+                    the public URL clients reach this server at (e.g. https://mcp.example.org/); tokens are bound to it"
+            .into());
+    };
+    let sites = resolve_sites(&args.site)?;
+    let bridge_args = &http.bridge;
+    let keys = Arc::new(bridge_args.keys()?);
+    let store: Arc<dyn Store> = match &bridge_args.redis_url {
+        Some(url) => {
+            Arc::new(RedisStore::connect(url, "rucio-mcp:").await.map_err(|e| e.to_string())?)
+        }
+        None => Arc::new(MemoryStore::new()),
+    };
+    let bridge_metrics = BridgeMetrics::default();
+    let shared = Arc::new(BridgeShared::new(
+        keys,
+        store.clone(),
+        MetadataFetcher::new(bridge_args.allow_loopback_cimd),
+        bridge_metrics.clone(),
+    ));
+    if bridge_args.allow_loopback_cimd {
+        tracing::warn!(
+            "--allow-loopback-cimd is on: client metadata may come from loopback addresses (tests only)"
+        );
+    }
+    let statics = bridge_args.static_clients()?;
+    let poll_timeout = Duration::from_secs(bridge_args.poll_timeout.unwrap_or(300).max(10));
+    let metrics = ToolMetrics::default();
+    let mut server = HttpServer::new(http.options()?, "rucio-mcp", env!("CARGO_PKG_VERSION"));
+    metrics.register(server.registry_mut());
+    bridge_metrics.register(server.registry_mut(), "rucio_mcp");
+    let base = resource_url.as_str().trim_end_matches('/').to_owned();
+    let mut urls = Vec::new();
+    for resolved in sites {
+        for warning in &resolved.warnings {
+            tracing::warn!("{warning}");
+        }
+        let name = resolved.site.clone();
+        if let Ok(preset) = site_presets::find(&name)
+            && !preset.multi_user_http
+        {
+            return Err(format!(
+                "site {name} authenticates with {} only; OIDC bridge mode needs an OIDC site (or use --shared-secret for one robot identity)",
+                preset.auth_types.iter().map(|t| t.as_str()).collect::<Vec<_>>().join("/")
+            ));
+        }
+        let title = format!("Rucio ({name})");
+        let upstream = Arc::new(
+            RucioUpstream::new(resolved.config.clone(), title.clone())
+                .map_err(|e| format!("site {name}: {e}"))?,
+        );
+        let users = UserClients::new(upstream.base_client().clone());
+        let tools = RucioMcpServer::for_users(
+            ServerOptions::for_site(&name, args.read_only),
+            users,
+            metrics.clone(),
+        );
+        let resource = url::Url::parse(&format!("{base}/site/{name}/"))
+            .map_err(|e| format!("--resource-url: {e}"))?;
+        let mut config = BridgeConfig::new(name.clone(), resource.clone());
+        config.site_title = title;
+        config.login_timeout = poll_timeout;
+        config.static_clients = statics.clone();
+        let bridge =
+            Arc::new(Bridge::new(config, shared.clone(), upstream).map_err(|e| e.to_string())?);
+        tracing::info!(site = %name, config = %resolved.source, rucio = %resolved.config.rucio_host, "site {name}");
+        let backend = tools.clone();
+        let store = store.clone();
+        server = server.site(
+            Site::new(&name, tools)
+                .with_description(format!("Rucio ({name}), as each signed-in user"))
+                .with_oauth(&bridge)
+                .with_readiness(Arc::new(move || {
+                    let backend = backend.clone();
+                    let store = store.clone();
+                    async move {
+                        store.ping().await.map_err(|e| e.to_string())?;
+                        backend.check_backend().await
+                    }
+                })),
+        );
+        urls.push(resource.to_string());
+    }
+    let listening = server.bind().await.map_err(|e| e.to_string())?;
+    tracing::info!(
+        mcp = %urls.first().cloned().unwrap_or_default(),
+        sites = %urls.join(","),
+        listen = %listening.local_addr(),
+        metrics = %listening.metrics_addr().map_or_else(|| "off".to_owned(), |a| format!("http://{a}/metrics")),
+        read_only = args.read_only,
+        "serving MCP over streamable HTTP (OIDC bridge mode)"
     );
     listening.serve(mcp_transports::shutdown_signal()).await.map_err(|e| e.to_string())
 }

@@ -154,17 +154,27 @@ impl HttpServer {
         });
         let mut readiness = Readiness::default();
         let mut guarded = Router::new();
+        let mut public = Router::new();
         for site in sites {
             if let Some(check) = &site.readiness {
                 readiness.add(&site.name, check.clone());
             }
-            guarded =
-                guarded.merge(site.into_router(rmcp_config.clone(), options.session_idle_timeout));
+            let (site_routes, public_routes) =
+                site.into_routers(rmcp_config.clone(), options.session_idle_timeout);
+            guarded = guarded.merge(site_routes);
+            if let Some(routes) = public_routes {
+                public = public.merge(routes);
+            }
         }
+        let policy = Arc::new(policy);
         let guarded = guarded
             .route("/", get(move || std::future::ready(landing.response())))
             .layer(layers::body_limit(options.max_body_bytes))
-            .layer(axum::middleware::from_fn_with_state(Arc::new(policy), layers::host_and_origin));
+            .layer(axum::middleware::from_fn_with_state(policy.clone(), layers::host_and_origin));
+        let public = public
+            .layer(layers::body_limit(options.max_body_bytes))
+            .layer(axum::middleware::from_fn_with_state(policy, layers::host_only));
+        let guarded = guarded.merge(public);
         let probes = Router::new()
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz))

@@ -124,6 +124,7 @@ pub async fn forwarded(
         None => return next.run(request).await,
     };
     request.extensions_mut().insert(ClientAddr(client));
+    request.extensions_mut().insert(mcp_oauth_bridge::ClientAddress(client));
     next.run(request).await
 }
 
@@ -226,15 +227,8 @@ pub async fn host_and_origin(
     request: Request<Body>,
     next: Next,
 ) -> Response {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| request.uri().authority().map(http::uri::Authority::as_str));
-    if !host.is_some_and(|h| policy.allows_host(h)) {
-        tracing::info!(host = host.unwrap_or("-"), "refused a request for a foreign Host");
-        return (StatusCode::FORBIDDEN, "Forbidden: this server does not answer to that Host")
-            .into_response();
+    if let Some(refusal) = refuse_foreign_host(&policy, &request) {
+        return refusal;
     }
     if let Some(origin) = request.headers().get(header::ORIGIN) {
         let allowed = origin.to_str().is_ok_and(|o| policy.allows_origin(o));
@@ -245,6 +239,34 @@ pub async fn host_and_origin(
         }
     }
     next.run(request).await
+}
+
+/// The Host check alone, for routes other origins may call (OAuth metadata and token endpoints).
+pub async fn host_only(
+    State(policy): State<Arc<HostPolicy>>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
+    match refuse_foreign_host(&policy, &request) {
+        Some(refusal) => refusal,
+        None => next.run(request).await,
+    }
+}
+
+fn refuse_foreign_host(policy: &HostPolicy, request: &Request<Body>) -> Option<Response> {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| request.uri().authority().map(http::uri::Authority::as_str));
+    if host.is_some_and(|h| policy.allows_host(h)) {
+        return None;
+    }
+    tracing::info!(host = host.unwrap_or("-"), "refused a request for a foreign Host");
+    Some(
+        (StatusCode::FORBIDDEN, "Forbidden: this server does not answer to that Host")
+            .into_response(),
+    )
 }
 
 /// Requests whose response has not finished yet (including streamed bodies). Shutdown waits for

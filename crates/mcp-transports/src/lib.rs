@@ -7,9 +7,9 @@
 //! bearer-verification layer ([`auth`]) that puts the verified identity in the request's
 //! extensions, where rmcp hands it on to the tools (`http::request::Parts` in the request context).
 //!
-//! It depends on rmcp, hyper, tower and axum only: it knows nothing of Rucio, DiracX or OAuth.
-//! Tool crates plug in an `rmcp::ServerHandler` per site; the OAuth bridge plugs in a
-//! [`auth::BearerVerifier`] and extra routes.
+//! It depends on rmcp, hyper, tower, axum and `mcp-oauth-bridge` (mounted per site by
+//! [`Site::with_oauth`], its token check adapted in [`oauth`]); it knows nothing of Rucio or
+//! DiracX. Tool crates plug in an `rmcp::ServerHandler` per site.
 
 pub mod auth;
 mod error;
@@ -18,6 +18,7 @@ mod http_server;
 mod landing;
 pub mod layers;
 pub mod metrics;
+pub mod oauth;
 mod site;
 mod stdio;
 

@@ -87,14 +87,17 @@ impl HttpMetrics {
     }
 
     /// The route template and site of a matched route: `/site/atlas/token` is
-    /// (`/site/{site}/token`, `atlas`); unmatched requests share one template.
+    /// (`/site/{site}/token`, `atlas`), `/.well-known/oauth-protected-resource/site/atlas` is
+    /// (`/.well-known/oauth-protected-resource/site/{site}`, `atlas`); unmatched requests share
+    /// one template.
     fn classify(&self, matched: Option<&str>) -> (String, String) {
         let Some(path) = matched else { return ("<unmatched>".into(), String::new()) };
-        if let Some(rest) = path.strip_prefix("/site/") {
+        if let Some(at) = path.find("/site/") {
+            let (head, rest) = (&path[..at], &path[at + "/site/".len()..]);
             let (name, tail) = rest.split_once('/').map_or((rest, ""), |(n, t)| (n, t));
             if self.sites.iter().any(|s| s == name) {
                 let slash = if rest.len() > name.len() { "/" } else { "" };
-                return (format!("/site/{{site}}{slash}{tail}"), name.to_owned());
+                return (format!("{head}/site/{{site}}{slash}{tail}"), name.to_owned());
             }
         }
         (path.to_owned(), String::new())
@@ -240,6 +243,14 @@ mod tests {
     #[test]
     fn templates_hide_site_names_and_raw_paths() {
         let metrics = HttpMetrics::new(["atlas".to_owned(), "cms".to_owned()]);
+        assert_eq!(
+            metrics.classify(Some("/.well-known/oauth-authorization-server/site/atlas")),
+            ("/.well-known/oauth-authorization-server/site/{site}".into(), "atlas".into())
+        );
+        assert_eq!(
+            metrics.classify(Some("/site/atlas/login/{id}")),
+            ("/site/{site}/login/{id}".into(), "atlas".into())
+        );
         assert_eq!(
             metrics.classify(Some("/site/atlas/")),
             ("/site/{site}/".into(), "atlas".into())

@@ -24,6 +24,8 @@ pub struct Site {
     pub(crate) verifier: Option<Arc<dyn BearerVerifier>>,
     pub(crate) readiness: Option<Arc<dyn ReadinessCheck>>,
     pub(crate) routes: Option<Router>,
+    /// Routes that browsers and other origins reach (the OAuth bridge's): Host-checked only.
+    pub(crate) public_routes: Option<Router>,
 }
 
 impl std::fmt::Debug for Site {
@@ -57,6 +59,7 @@ impl Site {
             verifier: None,
             readiness: None,
             routes: None,
+            public_routes: None,
         }
     }
 
@@ -85,12 +88,34 @@ impl Site {
         self
     }
 
+    /// Puts the site behind the OAuth bridge: its tokens are required at the MCP endpoint and
+    /// its discovery, registration, authorization and token routes are mounted beside it. They
+    /// answer other origins (browser-based clients; the bridge sets CORS and guards its own
+    /// forms), so only the Host check applies to them.
+    pub fn with_oauth(mut self, bridge: &Arc<mcp_oauth_bridge::Bridge>) -> Self {
+        let (verifier, routes) = crate::oauth::parts(bridge);
+        self.verifier = Some(verifier);
+        self.access = SiteAccess::OAuth;
+        self.public_routes = Some(routes);
+        self
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The site's router: the MCP endpoint behind its bearer check, and its extra routes.
-    pub(crate) fn into_router(self, config: StreamableHttpServerConfig, idle: Duration) -> Router {
+    /// The site's routers: (behind Host and Origin checks, behind the Host check only).
+    pub(crate) fn into_routers(
+        mut self,
+        config: StreamableHttpServerConfig,
+        idle: Duration,
+    ) -> (Router, Option<Router>) {
+        let public = self.public_routes.take();
+        (self.into_router(config, idle), public)
+    }
+
+    fn into_router(self, config: StreamableHttpServerConfig, idle: Duration) -> Router {
         let mut endpoint = (self.build)(config, idle)
             .route_layer(axum::middleware::from_fn(crate::layers::json_rpc_errors));
         if let Some(verifier) = self.verifier {

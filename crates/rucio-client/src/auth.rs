@@ -141,6 +141,35 @@ impl RucioClient {
     /// Starts Rucio's OIDC polling login. Show [`OidcLogin::login_url`] to the user however
     /// suits the caller, then await [`OidcLogin::wait`] (or call [`OidcLogin::poll`] yourself).
     pub async fn start_oidc_login(&self) -> Result<OidcLogin> {
+        let call = self.oidc_login_call()?;
+        let response = self.send(&call).await?;
+        let url = response.url().to_string();
+        let raw = response
+            .headers()
+            .get("X-Rucio-OIDC-Auth-URL")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                Error::invalid(&url, response.status().as_u16(), "no X-Rucio-OIDC-Auth-URL header: check oidc_scope, oidc_audience and oidc_issuer")
+            })?;
+        let mut login_url = Url::parse(raw)
+            .map_err(|_| Error::invalid(&url, 200, "the login URL Rucio gave is not a URL"))?;
+        // Rucio always writes https://; a plain-http auth server (a local test) serves http://.
+        if self.config().auth_host.scheme() == "http" && login_url.scheme() == "https" {
+            let _ = login_url.set_scheme("http");
+        }
+        Ok(OidcLogin { client: self.clone(), login_url, poll: Self::poll_call(call) })
+    }
+
+    /// Picks up a polling login started elsewhere (another request or replica) from its login
+    /// URL. The token it yields lands in a client of its own, never in `self`, so one client
+    /// can watch the logins of many users.
+    pub fn resume_oidc_login(&self, login_url: Url) -> Result<OidcLogin> {
+        let client =
+            Self::assemble(self.inner.http.clone(), (*self.inner.config).clone(), None, None);
+        Ok(OidcLogin { client, login_url, poll: Self::poll_call(self.oidc_login_call()?) })
+    }
+
+    fn oidc_login_call(&self) -> Result<Call> {
         let config = self.config();
         let mut headers = vec![
             header("x-rucio-client-authorize-polling", "True")?,
@@ -156,28 +185,15 @@ impl RucioClient {
         if let Some(issuer) = &config.oidc.issuer {
             headers.push(header("x-rucio-client-authorize-issuer", issuer)?);
         }
-        let call = auth_call("oidc", headers);
-        let response = self.send(&call).await?;
-        let url = response.url().to_string();
-        let raw = response
-            .headers()
-            .get("X-Rucio-OIDC-Auth-URL")
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                Error::invalid(&url, response.status().as_u16(), "no X-Rucio-OIDC-Auth-URL header: check oidc_scope, oidc_audience and oidc_issuer")
-            })?;
-        let mut login_url = Url::parse(raw)
-            .map_err(|e| Error::invalid(&url, 200, format!("bad login URL: {e}")))?;
-        // Rucio always writes https://; a plain-http auth server (a local test) serves http://.
-        if config.auth_host.scheme() == "http" && login_url.scheme() == "https" {
-            let _ = login_url.set_scheme("http");
-        }
-        let mut poll = call;
-        poll.headers.insert(
+        Ok(auth_call("oidc", headers))
+    }
+
+    fn poll_call(mut call: Call) -> Call {
+        call.headers.insert(
             HeaderName::from_static("x-rucio-client-fetch-token"),
             HeaderValue::from_static("True"),
         );
-        Ok(OidcLogin { client: self.clone(), login_url, poll })
+        call
     }
 }
 

@@ -211,8 +211,17 @@ impl RucioClient {
         Self::assemble(self.inner.http.clone(), config, Some(AuthToken::new(token, None)), None)
     }
 
+    /// Like [`Self::with_bearer_token`], sending `account` as the account the token belongs to
+    /// (Rucio's `/auth/oidc_refresh` looks the token up by it).
+    pub fn with_bearer_token_as(&self, token: SecretString, account: &str) -> Self {
+        let mut config = (*self.inner.config).clone();
+        config.auth_type = AuthType::Bearer;
+        config.account = Some(account.to_owned());
+        Self::assemble(self.inner.http.clone(), config, Some(AuthToken::new(token, None)), None)
+    }
+
     /// A caller-supplied `initial` token makes the client's identity fixed: never renewed.
-    fn assemble(
+    pub(crate) fn assemble(
         http: reqwest::Client,
         config: RucioConfig,
         initial: Option<AuthToken>,

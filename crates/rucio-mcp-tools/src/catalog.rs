@@ -46,8 +46,26 @@ pub fn tools() -> &'static [ToolSpec] {
     })
 }
 
+/// Tools only the multi-user HTTP server has (behind the OAuth bridge): `rucio_token_info`.
+pub fn bridge_tools() -> &'static [ToolSpec] {
+    static TOOLS: OnceLock<Vec<ToolSpec>> = OnceLock::new();
+    TOOLS.get_or_init(|| match serde_json::from_str::<Catalog>(BRIDGE_CATALOG_JSON) {
+        Ok(catalog) => catalog.tools.into_iter().map(|tool| ToolSpec { tool }).collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "the built-in bridge tool catalog is malformed");
+            Vec::new()
+        }
+    })
+}
+
+const BRIDGE_CATALOG_JSON: &str = include_str!("catalog_bridge.json");
+
+/// Tools a single-identity server has but the multi-user one does not: the proxy file is the
+/// server's own, not the signed-in user's.
+pub const SINGLE_IDENTITY_ONLY: &[&str] = &["rucio_voms_proxy_info"];
+
 pub fn find(name: &str) -> Option<&'static ToolSpec> {
-    tools().iter().find(|t| t.name() == name)
+    tools().iter().chain(bridge_tools()).find(|t| t.name() == name)
 }
 
 #[cfg(test)]
@@ -104,7 +122,7 @@ mod tests {
 
     #[test]
     fn every_tool_and_parameter_is_described() {
-        for spec in tools() {
+        for spec in tools().iter().chain(bridge_tools()) {
             let tool = &spec.tool;
             assert!(
                 tool.description.as_deref().unwrap_or_default().len() > 40,
@@ -120,6 +138,8 @@ mod tests {
                 }
             }
         }
+        assert_eq!(bridge_tools().len(), 1);
+        assert!(bridge_tools()[0].tool.output_schema.is_some());
         let writes: Vec<&str> = tools().iter().filter(|t| t.writes()).map(ToolSpec::name).collect();
         assert_eq!(writes.len(), 7, "{writes:?}");
     }

@@ -2,10 +2,12 @@
 //! formatting, paging, error categories, metrics and the stdio session (login through the MCP
 //! client).
 //!
-//! It depends on `rucio-client`, `site-presets` and `rmcp`; it knows nothing of HTTP servers,
-//! OAuth or transports beyond what rmcp's handler trait needs, so the stdio and HTTP binaries both
-//! compose it.
+//! It depends on `rucio-client`, `site-presets`, `rmcp` and `mcp-oauth-bridge` (whose
+//! `Upstream` it implements for Rucio's OIDC login, and whose verified `Identity` it reads); it
+//! knows nothing of HTTP servers or transports beyond what rmcp's handler trait needs, so the
+//! stdio and HTTP binaries both compose it.
 
+pub mod bridge;
 pub mod catalog;
 pub mod errors;
 pub mod format;

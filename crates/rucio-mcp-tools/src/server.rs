@@ -21,6 +21,9 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::json;
 
+use mcp_oauth_bridge::Identity;
+
+use crate::bridge::UserClients;
 use crate::catalog::{self, ToolSpec};
 use crate::errors::{ErrorCategory, ToolError};
 use crate::metrics::ToolMetrics;
@@ -63,8 +66,17 @@ pub struct RucioMcpServer {
 struct Inner {
     options: ServerOptions,
     tools: Vec<Tool>,
-    session: RucioSession,
+    backend: Backend,
     metrics: ToolMetrics,
+}
+
+/// Whom tool calls run as.
+#[derive(Debug)]
+enum Backend {
+    /// One identity for the whole server (stdio, shared-secret HTTP).
+    Session(Box<RucioSession>),
+    /// The signed-in user of each request (HTTP behind the OAuth bridge).
+    Users(UserClients),
 }
 
 impl RucioMcpServer {
@@ -74,7 +86,26 @@ impl RucioMcpServer {
             .filter(|spec| !(options.read_only && spec.writes()))
             .map(|spec| spec.tool.clone())
             .collect();
-        Self { inner: Arc::new(Inner { options, tools, session, metrics }) }
+        Self {
+            inner: Arc::new(Inner { options, tools, backend: Backend::Session(Box::new(session)), metrics }),
+        }
+    }
+
+    /// A server whose calls run as the user the OAuth bridge verified on each request (the
+    /// [`mcp_oauth_bridge::Identity`] in the request's extensions).
+    pub fn for_users(options: ServerOptions, users: UserClients, metrics: ToolMetrics) -> Self {
+        let tools = catalog::tools()
+            .iter()
+            .filter(|spec| !catalog::SINGLE_IDENTITY_ONLY.contains(&spec.name()))
+            .chain(catalog::bridge_tools())
+            .filter(|spec| !(options.read_only && spec.writes()))
+            .map(|spec| spec.tool.clone())
+            .collect();
+        Self { inner: Arc::new(Inner { options, tools, backend: Backend::Users(users), metrics }) }
+    }
+
+    fn offers(&self, name: &str) -> bool {
+        self.inner.tools.iter().any(|t| t.name == name)
     }
 
     pub fn tools(&self) -> &[Tool] {
@@ -87,7 +118,10 @@ impl RucioMcpServer {
 
     /// Whether Rucio answers (for readiness probes): its unauthenticated ping.
     pub async fn check_backend(&self) -> Result<(), String> {
-        let client = self.inner.session.client().await.map_err(|e| e.message)?;
+        let client = match &self.inner.backend {
+            Backend::Session(session) => session.client().await.map_err(|e| e.message)?,
+            Backend::Users(users) => users.base().clone(),
+        };
         client.ping().await.map(|_| ()).map_err(|e| e.to_string())
     }
 
@@ -107,10 +141,15 @@ impl RucioMcpServer {
                 "Only reading tools are available; ask the user to run the server without --read-only to change rules.",
             )));
         }
+        let session = match &self.inner.backend {
+            Backend::Session(session) => session,
+            Backend::Users(users) => {
+                return Outcome::Done(self.run_as_user(users, spec, request, context).await);
+            }
+        };
         if spec.name() == "rucio_voms_proxy_info" {
-            return Outcome::Done(crate::proxy_tool::voms_proxy_info(self.inner.session.config()));
+            return Outcome::Done(crate::proxy_tool::voms_proxy_info(session.config()));
         }
-        let session = &self.inner.session;
         let client = match session.client().await {
             Ok(client) => client,
             Err(e) => return Outcome::Done(Err(e)),
@@ -134,7 +173,7 @@ impl RucioMcpServer {
         }
         match tools::call(&ctx, spec.name(), args.clone()).await {
             Err(e) if e.category == ErrorCategory::Authentication && session.can_log_in().await => {
-                match self.log_in(context).await {
+                match self.log_in(session, context).await {
                     Ok(LoginStep::Ready) => {
                         Outcome::Done(tools::call(&ctx, spec.name(), args).await)
                     }
@@ -146,10 +185,54 @@ impl RucioMcpServer {
         }
     }
 
-    /// Starts (or joins) the OIDC login and hands its URL to the user through the client.
-    async fn log_in(&self, context: &RequestContext<RoleServer>) -> Result<LoginStep, ToolError> {
+    /// Runs a tool as the user the bridge verified for this request.
+    async fn run_as_user(
+        &self,
+        users: &UserClients,
+        spec: &ToolSpec,
+        request: &CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ToolOutput, ToolError> {
         let site = &self.inner.options.site;
-        let pending = self.inner.session.login().await?;
+        let identity = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Identity>())
+            .ok_or_else(|| {
+                ToolError::new(
+                    ErrorCategory::Authentication,
+                    "this request carries no signed-in user",
+                    "Reconnect the MCP client so that it signs in again.",
+                )
+            })?;
+        if spec.name() == "rucio_token_info" {
+            return Ok(crate::bridge::token_info(identity, site));
+        }
+        let (client, held) = users.client_for(identity);
+        self.inner.metrics.set_cached_clients(site, i64::try_from(held).unwrap_or(i64::MAX));
+        let ctx = ToolContext { client, site: site.clone() };
+        let args = request.arguments.clone().unwrap_or_default();
+        tools::call(&ctx, spec.name(), args).await.map_err(|e| {
+            if e.category == ErrorCategory::Authentication {
+                ToolError::new(
+                    ErrorCategory::Authentication,
+                    format!("Rucio refused the signed-in user's token: {}", e.message),
+                    "The sign-in may have expired or been revoked at the identity provider: reconnect the MCP client to sign in again.",
+                )
+            } else {
+                e
+            }
+        })
+    }
+
+    /// Starts (or joins) the OIDC login and hands its URL to the user through the client.
+    async fn log_in(
+        &self,
+        session: &RucioSession,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<LoginStep, ToolError> {
+        let site = &self.inner.options.site;
+        let pending = session.login().await?;
         let url_elicitation = context
             .client_capabilities()
             .and_then(|c| c.elicitation)
@@ -327,7 +410,9 @@ impl ServerHandler for RucioMcpServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let Some(spec) = catalog::find(&request.name) else {
+        let Some(spec) = catalog::find(&request.name).filter(|spec| {
+            self.offers(spec.name()) || (self.inner.options.read_only && spec.writes())
+        }) else {
             return Err(McpError::invalid_params(format!("unknown tool `{}`", request.name), None));
         };
         let started = Instant::now();

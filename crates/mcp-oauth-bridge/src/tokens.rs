@@ -1,0 +1,261 @@
+//! What the sealed envelopes hold, and the resource server's check of an access token: audience,
+//! site, expiry, key; nothing is looked up, so it costs microseconds.
+
+use std::fmt;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::seal::{KeySet, Purpose};
+use crate::upstream::{UpstreamGrant, secret};
+
+/// An access token's claims.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct AccessClaims {
+    #[serde(rename = "s")]
+    pub(crate) subject: String,
+    #[serde(rename = "si")]
+    pub(crate) site: String,
+    #[serde(rename = "c")]
+    pub(crate) client_id: String,
+    #[serde(rename = "a")]
+    pub(crate) audience: String,
+    #[serde(rename = "sc", default, skip_serializing_if = "Option::is_none")]
+    pub(crate) scope: Option<String>,
+    #[serde(rename = "i")]
+    pub(crate) issued_at: i64,
+    #[serde(rename = "e")]
+    pub(crate) expires_at: i64,
+    #[serde(rename = "u", with = "secret")]
+    pub(crate) upstream_token: SecretString,
+    #[serde(rename = "ue", default)]
+    pub(crate) upstream_expires_at: Option<i64>,
+}
+
+/// A refresh token's claims: single use (its `jti` is claimed in the store when used).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct RefreshClaims {
+    #[serde(rename = "si")]
+    pub(crate) site: String,
+    #[serde(rename = "c")]
+    pub(crate) client_id: String,
+    #[serde(rename = "a")]
+    pub(crate) audience: String,
+    #[serde(rename = "sc", default, skip_serializing_if = "Option::is_none")]
+    pub(crate) scope: Option<String>,
+    #[serde(rename = "e")]
+    pub(crate) expires_at: i64,
+    #[serde(rename = "j")]
+    pub(crate) jti: String,
+    #[serde(rename = "g")]
+    pub(crate) grant: UpstreamGrant,
+}
+
+/// An authorization code's claims: single use, 60 s, bound to client, redirect, PKCE, resource.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct CodeClaims {
+    #[serde(rename = "si")]
+    pub(crate) site: String,
+    #[serde(rename = "c")]
+    pub(crate) client_id: String,
+    #[serde(rename = "r")]
+    pub(crate) redirect_uri: String,
+    #[serde(rename = "p")]
+    pub(crate) code_challenge: String,
+    #[serde(rename = "a")]
+    pub(crate) resource: String,
+    #[serde(rename = "sc", default, skip_serializing_if = "Option::is_none")]
+    pub(crate) scope: Option<String>,
+    #[serde(rename = "e")]
+    pub(crate) expires_at: i64,
+    #[serde(rename = "j")]
+    pub(crate) jti: String,
+    #[serde(rename = "g")]
+    pub(crate) grant: UpstreamGrant,
+}
+
+/// A validated authorization request, carried through the consent page and the login.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct AuthorizationRequest {
+    #[serde(rename = "si")]
+    pub(crate) site: String,
+    #[serde(rename = "c")]
+    pub(crate) client_id: String,
+    #[serde(rename = "n", default)]
+    pub(crate) client_name: Option<String>,
+    #[serde(rename = "r")]
+    pub(crate) redirect_uri: String,
+    #[serde(rename = "p")]
+    pub(crate) code_challenge: String,
+    #[serde(rename = "st", default)]
+    pub(crate) state: Option<String>,
+    #[serde(rename = "a")]
+    pub(crate) resource: String,
+    #[serde(rename = "sc", default)]
+    pub(crate) scope: Option<String>,
+    /// The CSRF nonce, also in a cookie of the browser that saw the consent page.
+    #[serde(rename = "x")]
+    pub(crate) csrf: String,
+    #[serde(rename = "e")]
+    pub(crate) expires_at: i64,
+}
+
+/// Who a request comes from, put in the request's extensions by the token check; tools read it.
+#[derive(Clone)]
+pub struct Identity {
+    /// The user at the upstream (a Rucio account, an OIDC subject).
+    pub subject: String,
+    /// The site (bridge) that issued the token.
+    pub site: String,
+    /// The MCP client the user authorised.
+    pub client_id: String,
+    /// The token to call the backend with, as this user.
+    pub upstream_token: SecretString,
+    /// When the upstream token expires (Unix seconds), when known.
+    pub upstream_expires_at: Option<i64>,
+    /// When the bridge's access token expires (Unix seconds).
+    pub expires_at: i64,
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identity")
+            .field("subject", &self.subject)
+            .field("site", &self.site)
+            .field("client_id", &self.client_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a bearer was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenRejection {
+    /// Not a token of this server (garbage, tampered, unknown key, refresh token, ...).
+    Invalid,
+    Expired,
+    /// A token of this server for another resource or site.
+    WrongAudience,
+}
+
+impl TokenRejection {
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Invalid => "the access token is not valid here",
+            Self::Expired => "the access token has expired",
+            Self::WrongAudience => "the access token was issued for another resource",
+        }
+    }
+}
+
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Checks the bridge's access tokens for one site (the resource server side).
+#[derive(Clone)]
+pub struct TokenVerifier {
+    keys: Arc<KeySet>,
+    site: String,
+    audience: String,
+    metadata_url: String,
+    scope: Option<String>,
+}
+
+impl fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenVerifier").field("site", &self.site).finish_non_exhaustive()
+    }
+}
+
+/// The resource identifier without a trailing slash: `…/site/x` and `…/site/x/` are one resource.
+pub(crate) fn canonical_resource(resource: &str) -> &str {
+    resource.trim_end_matches('/')
+}
+
+impl TokenVerifier {
+    pub(crate) fn new(
+        keys: Arc<KeySet>,
+        site: String,
+        audience: String,
+        metadata_url: String,
+        scope: Option<String>,
+    ) -> Self {
+        Self { keys, site, audience, metadata_url, scope }
+    }
+
+    /// The identity behind `token`, or why not.
+    pub fn verify(&self, token: &str) -> Result<Identity, TokenRejection> {
+        let claims: AccessClaims =
+            self.keys.open(Purpose::AccessToken, token).ok_or(TokenRejection::Invalid)?;
+        if claims.site != self.site || canonical_resource(&claims.audience) != self.audience {
+            return Err(TokenRejection::WrongAudience);
+        }
+        if claims.expires_at <= now() {
+            return Err(TokenRejection::Expired);
+        }
+        Ok(Identity {
+            subject: claims.subject,
+            site: claims.site,
+            client_id: claims.client_id,
+            upstream_token: claims.upstream_token,
+            upstream_expires_at: claims.upstream_expires_at,
+            expires_at: claims.expires_at,
+        })
+    }
+
+    /// The `WWW-Authenticate` value of a 401 (RFC 6750, RFC 9728 §5.1): where the metadata is,
+    /// the scope when scopes are defined, and the error when a token was sent.
+    pub fn challenge(&self, error: Option<(&str, &str)>) -> String {
+        let mut value = format!("Bearer resource_metadata=\"{}\"", self.metadata_url);
+        if let Some(scope) = &self.scope {
+            value.push_str(&format!(", scope=\"{scope}\""));
+        }
+        if let Some((error, description)) = error {
+            value.push_str(&format!(", error=\"{error}\", error_description=\"{description}\""));
+        }
+        value
+    }
+
+    /// A middleware for services that embed the bridge without `mcp-transports`:
+    /// `router.route_layer(axum::middleware::from_fn_with_state(verifier, TokenVerifier::require))`.
+    pub async fn require(
+        State(verifier): State<Self>,
+        mut request: Request,
+        next: Next,
+    ) -> Response {
+        let token = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
+        let verdict = match token {
+            Some(token) => verifier.verify(token).map_err(Some),
+            None => Err(None),
+        };
+        match verdict {
+            Ok(identity) => {
+                request.extensions_mut().insert(identity);
+                next.run(request).await
+            }
+            Err(rejection) => {
+                let error = rejection.map(|r| ("invalid_token", r.description()));
+                let mut response =
+                    (StatusCode::UNAUTHORIZED, "a valid bearer token is required").into_response();
+                if let Ok(value) = HeaderValue::from_str(&verifier.challenge(error)) {
+                    response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+                }
+                response
+            }
+        }
+    }
+}
