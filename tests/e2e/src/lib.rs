@@ -100,13 +100,17 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    /// Starts the server with `args` after `serve --transport http --port 0 --metrics-port 0`,
-    /// and waits until it listens.
+    /// Starts the server with `args` after `serve --transport http --port 0 --metrics-port 0`
+    /// (`--port 0` only when `args` has no `--port`), and waits until it listens.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("server.log");
+        // A test that needs to know the port in advance (OIDC bridge mode's --resource-url)
+        // gives its own --port.
+        let port: &[&str] = if args.contains(&"--port") { &[] } else { &["--port", "0"] };
         let child = Command::new(rucio_mcp_binary())
-            .args(["serve", "--transport", "http", "--port", "0", "--metrics-port", "0"])
+            .args(["serve", "--transport", "http", "--metrics-port", "0"])
+            .args(port)
             .args(args)
             .env_remove("RUCIO_MCP_SHARED_SECRET")
             .envs(env.iter().copied())
@@ -191,6 +195,11 @@ impl Drop for HttpServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A free port on 127.0.0.1 (for a server whose URL must be known before it starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A TCP relay in front of the real Rucio, so a test can take "Rucio" away from one server (a

@@ -1,0 +1,930 @@
+//! `rucio-mcp serve --transport http` in OIDC bridge mode, end to end against the real Rucio with
+//! its OIDC login wired to the local OpenID provider: the Python MCP SDK runs the whole OAuth flow
+//! (discovery, DCR or CIMD, PKCE, consent, Rucio's sign-in, token, refresh) and calls tools as the
+//! signed-in user; a small client here walks the same flow by hand to try what a real client never
+//! sends (replayed codes, wrong verifiers, foreign redirects, forged consent, bogus tokens).
+//!
+//! Each test runs its own server on its own port; logins go through the shared Rucio and IdP.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use base64::Engine as _;
+use e2e_tests::{HttpServer, Relay, clients_dir, free_port, mcp_python};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use test_kit::Kit;
+
+const REDIRECT: &str = "http://127.0.0.1:33418/callback";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+/// A rucio.cfg for Rucio's OIDC login at `url` (the real Rucio, or a relay or stand-in).
+fn oidc_cfg(kit: &Kit, dir: &Path, name: &str, url: &str) -> String {
+    let path = dir.join(format!("{name}.cfg"));
+    std::fs::write(
+        &path,
+        format!(
+            "[client]\nrucio_host = {url}\nauth_host = {url}\nauth_type = oidc\noidc_scope = {scope}\n\
+             oidc_audience = {aud}\nrequest_retries = 0\n",
+            scope = kit.get("OIDC_SCOPE"),
+            aud = kit.get("OIDC_AUDIENCE"),
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+/// A bridge-mode server with sites `local` (the real Rucio through a relay) and `other`.
+struct Bridge {
+    kit: Kit,
+    server: HttpServer,
+    relay: Relay,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Bridge {
+    fn start(extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let kit = Kit::load();
+        let dir = tempfile::tempdir().unwrap();
+        let relay = Relay::start(kit.get("RUCIO_URL").trim_start_matches("http://"));
+        let local = oidc_cfg(&kit, dir.path(), "local", &format!("http://{}", relay.addr));
+        let other = oidc_cfg(&kit, dir.path(), "other", kit.get("RUCIO_URL"));
+        let port = free_port().to_string();
+        let base = format!("http://127.0.0.1:{port}");
+        let resource = format!("{base}/");
+        let local = format!("local={local}");
+        let other = format!("other={other}");
+        let mut args = vec![
+            "--port",
+            &port,
+            "--resource-url",
+            &resource,
+            "--site",
+            &local,
+            "--site",
+            &other,
+            "--log-level",
+            "debug",
+        ];
+        args.extend_from_slice(extra);
+        let server = HttpServer::start(&args, env);
+        Self { kit, server, relay, base, _dir: dir }
+    }
+
+    fn site(&self, name: &str) -> String {
+        format!("{}/site/{name}", self.base)
+    }
+
+    fn scenario(&self, scenario: &str, site: &str, env: &[(&str, &str)]) -> Output {
+        python(scenario, &format!("{}/", self.site(site)), &self.kit, env)
+    }
+}
+
+fn python(scenario: &str, url: &str, kit: &Kit, env: &[(&str, &str)]) -> Output {
+    Command::new(mcp_python())
+        .arg(clients_dir().join("oauth_scenarios.py"))
+        .args([scenario, url])
+        .envs(browser_env(kit))
+        .env("EXPECT_ACCOUNT", kit.get("OIDC_LOGIN_ACCOUNT"))
+        .env("EXPECT_SITE", "local")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn browser_env(kit: &Kit) -> Vec<(&'static str, String)> {
+    vec![
+        ("KIT_PYTHON", Path::new(kit.get("RUCIO_VENV")).join("bin/python").display().to_string()),
+        (
+            "BROWSER_LOGIN",
+            Path::new(kit.get("RUCIO_BASE")).join("lib/browser_login.py").display().to_string(),
+        ),
+        ("OIDC_LOGIN", kit.get("OIDC_LOGIN").to_owned()),
+    ]
+}
+
+fn assert_success(out: &Output, what: &str, server: &HttpServer) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n--- stdout\n{}\n--- stderr\n{}\n--- server log\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+}
+
+/// The `TOKENS {...}` line a sign-in scenario prints.
+fn tokens_of(out: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().find_map(|l| l.strip_prefix("TOKENS ")).expect("no TOKENS line");
+    serde_json::from_str(line).unwrap()
+}
+
+/// Nothing secret in the server's log, at debug level.
+fn assert_no_secrets(log: &str, secrets: &[&str]) {
+    for secret in secrets {
+        assert!(!secret.is_empty());
+        let probe = &secret[secret.len().saturating_sub(24)..];
+        assert!(!log.contains(probe), "a token appears in the log");
+    }
+    // The upstream tokens are the IdP's JWTs.
+    assert!(!log.contains("eyJ"), "a JWT appears in the log:\n{log}");
+}
+
+// ------------------------------------------------------------------ the flow by hand
+
+/// PKCE verifier and S256 challenge.
+fn pkce() -> (String, String) {
+    let verifier = format!("v{}", "erifier-0123456789-abcdefghijklmnopqrstuvwxyz");
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+    (verifier, base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref()))
+}
+
+/// A client that does by hand what OAuth clients do, so tests can also do what they must not.
+struct Hand {
+    http: reqwest::Client,
+    issuer: String,
+    kit: Kit,
+}
+
+struct Authorization {
+    code: String,
+    state: Option<String>,
+    iss: Option<String>,
+}
+
+impl Hand {
+    fn new(issuer: &str, kit: &Kit) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let _ = kit;
+        Self { http, issuer: issuer.to_owned(), kit: Kit::load() }
+    }
+
+    async fn register(&self, body: Value) -> (StatusCode, Value) {
+        let r =
+            self.http.post(format!("{}/register", self.issuer)).json(&body).send().await.unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn client(&self, name: &str) -> String {
+        let (status, body) =
+            self.register(json!({"redirect_uris": [REDIRECT], "client_name": name})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["client_id"].as_str().unwrap().to_owned()
+    }
+
+    fn authorize_url(&self, params: &[(&str, &str)]) -> String {
+        let mut url = reqwest::Url::parse(&format!("{}/authorize", self.issuer)).unwrap();
+        url.query_pairs_mut().extend_pairs(params);
+        url.to_string()
+    }
+
+    async fn get(&self, url: &str) -> reqwest::Response {
+        self.http.get(url).send().await.unwrap()
+    }
+
+    /// Consent (allow), Rucio's sign-in at the IdP, back to the redirect URI: the code.
+    async fn sign_in(&self, client_id: &str, challenge: &str, state: &str) -> Authorization {
+        let url = self.authorize_url(&[
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", REDIRECT),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+            ("state", state),
+        ]);
+        let consent = self.get(&url).await;
+        assert_eq!(consent.status(), StatusCode::OK);
+        let cookie =
+            consent.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let page = consent.text().await.unwrap();
+        let fields = hidden_fields(&page);
+        let answer = self
+            .http
+            .post(format!("{}/consent", self.issuer))
+            .header("cookie", cookie)
+            .form(&[
+                ("request", &fields["request"]),
+                ("csrf", &fields["csrf"]),
+                ("decision", &"allow".to_owned()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::SEE_OTHER, "{}", answer.text().await.unwrap());
+        let waiting = absolute(&self.issuer, answer.headers()["location"].to_str().unwrap());
+        let page = self.get(&waiting).await.text().await.unwrap();
+        let login = html_unescape(
+            page.split("<a class=\"login\" href=\"").nth(1).unwrap().split('"').next().unwrap(),
+        );
+        let kit_python = PathBuf::from(self.kit.get("RUCIO_VENV")).join("bin/python");
+        let script = PathBuf::from(self.kit.get("RUCIO_BASE")).join("lib/browser_login.py");
+        let login_name = self.kit.get("OIDC_LOGIN").to_owned();
+        let done = tokio::task::spawn_blocking(move || {
+            Command::new(kit_python)
+                .arg(script)
+                .args([login.as_str(), login_name.as_str()])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(done.status.success(), "IdP login: {}", String::from_utf8_lossy(&done.stdout));
+        let back = self.get(&format!("{waiting}?wait=1")).await;
+        assert_eq!(back.status(), StatusCode::SEE_OTHER);
+        let location = reqwest::Url::parse(back.headers()["location"].to_str().unwrap()).unwrap();
+        assert!(location.as_str().starts_with(REDIRECT), "{location}");
+        let query: HashMap<String, String> = location.query_pairs().into_owned().collect();
+        Authorization {
+            code: query["code"].clone(),
+            state: query.get("state").cloned(),
+            iss: query.get("iss").cloned(),
+        }
+    }
+
+    async fn token(&self, form: &[(&str, &str)]) -> (StatusCode, Value) {
+        let r = self.http.post(format!("{}/token", self.issuer)).form(form).send().await.unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn hidden_fields(page: &str) -> HashMap<String, String> {
+    page.split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .filter_map(|rest| {
+            let (name, rest) = rest.split_once('"')?;
+            let value = rest.split("value=\"").nth(1)?.split('"').next()?;
+            Some((name.to_owned(), html_unescape(value)))
+        })
+        .collect()
+}
+
+fn html_unescape(text: &str) -> String {
+    text.replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+fn absolute(issuer: &str, location: &str) -> String {
+    reqwest::Url::parse(issuer).unwrap().join(location).unwrap().to_string()
+}
+
+async fn mcp_post(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    body: Vec<u8>,
+) -> (StatusCode, reqwest::header::HeaderMap, String) {
+    let mut request = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let r = request.send().await.unwrap();
+    let status = r.status();
+    let headers = r.headers().clone();
+    (status, headers, r.text().await.unwrap_or_default())
+}
+
+fn initialize() -> Vec<u8> {
+    serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "e2e", "version": "1"}}}))
+    .unwrap()
+}
+
+// ------------------------------------------------------------------ tests
+
+/// The Python SDK signs in by itself (DCR), calls tools as the user, refreshes; metrics count it
+/// under route templates; no token reaches the log.
+#[test]
+fn python_sdk_signs_in_with_dcr_and_works_as_the_user() {
+    let bridge = Bridge::start(&[], &[]);
+    let out = bridge.scenario("sign_in", "local", &[]);
+    assert_success(&out, "sign-in with DCR", &bridge.server);
+    let tokens = tokens_of(&out);
+
+    let metrics = runtime().block_on(async {
+        reqwest::get(&bridge.server.metrics_url).await.unwrap().text().await.unwrap()
+    });
+    for expected in [
+        r#"rucio_mcp_bridge_auth_total{site="local",outcome="token_issued"} 1"#,
+        r#"rucio_mcp_bridge_auth_total{site="local",outcome="refreshed"} 1"#,
+        r#"rucio_mcp_bridge_auth_total{site="local",outcome="registered"} 1"#,
+        r#"rucio_mcp_tool_calls_total{site="local",tool="rucio_whoami"}"#,
+        r#"path_template="/site/{site}/token""#,
+        r#"path_template="/site/{site}/authorize""#,
+        r#"path_template="/site/{site}/consent""#,
+        r#"path_template="/site/{site}/register""#,
+        r#"path_template="/.well-known/oauth-protected-resource/site/{site}""#,
+        r#"rucio_mcp_bridge_sessions{site="local",status="pending"} 0"#,
+    ] {
+        assert!(metrics.contains(expected), "metrics lack {expected}:\n{metrics}");
+    }
+    assert!(!metrics.contains("mcp-dcr."), "raw client ids or paths in metric labels");
+    assert_no_secrets(
+        &bridge.server.log(),
+        &[tokens["access_token"].as_str().unwrap(), tokens["refresh_token"].as_str().unwrap()],
+    );
+}
+
+/// CIMD: the client_id is an https URL serving the client's metadata (from 127.0.0.1, allowed
+/// by --allow-loopback-cimd, trusted through SSL_CERT_FILE).
+#[test]
+fn python_sdk_signs_in_with_a_client_metadata_document() {
+    let kit = Kit::load();
+    let docs = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let doc_url = format!("https://127.0.0.1:{port}/mcp-client.json");
+    std::fs::write(
+        docs.path().join("mcp-client.json"),
+        json!({"client_id": doc_url, "client_name": "E2E <i>CIMD</i> client", "redirect_uris": [REDIRECT],
+               "token_endpoint_auth_method": "none", "grant_types": ["authorization_code", "refresh_token"]})
+        .to_string(),
+    )
+    .unwrap();
+    let pki = Path::new(kit.get("RUCIO_BASE")).join("pki");
+    let mut doc_server = Command::new(Path::new(kit.get("RUCIO_VENV")).join("bin/python"))
+        .arg(clients_dir().join("serve_https.py"))
+        .args([docs.path().to_str().unwrap(), &port.to_string()])
+        .arg(pki.join("server.crt"))
+        .arg(pki.join("server.key"))
+        .spawn()
+        .unwrap();
+    let ca = kit.get("RUCIO_CA_CERT").to_owned();
+    let bridge = Bridge::start(&["--allow-loopback-cimd"], &[("SSL_CERT_FILE", &ca)]);
+    let out = bridge.scenario(
+        "sign_in",
+        "local",
+        &[
+            ("CLIENT_METADATA_URL", &doc_url),
+            ("EXPECT_NAME_ESCAPED", "E2E &lt;i&gt;CIMD&lt;/i&gt; client"),
+        ],
+    );
+    let _ = doc_server.kill();
+    let _ = doc_server.wait();
+    assert_success(&out, "sign-in with CIMD", &bridge.server);
+    assert!(bridge.server.log().contains("--allow-loopback-cimd is on"));
+}
+
+/// Without --allow-loopback-cimd, a client_id URL on a loopback address is never fetched.
+#[test]
+fn metadata_documents_on_private_addresses_are_refused() {
+    let bridge = Bridge::start(&[], &[]);
+    let (verifier, challenge) = pkce();
+    let _ = verifier;
+    runtime().block_on(async {
+        let hand = Hand::new(&bridge.site("local"), &bridge.kit);
+        for client_id in [
+            "https://127.0.0.1:9/client.json",
+            "https://10.0.0.1/client.json",
+            "https://169.254.169.254/latest/meta-data",
+        ] {
+            let url = hand.authorize_url(&[
+                ("response_type", "code"),
+                ("client_id", client_id),
+                ("redirect_uri", REDIRECT),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ]);
+            let r = hand.get(&url).await;
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+            let page = r.text().await.unwrap();
+            assert!(page.contains("not a public address"), "{page}");
+        }
+    });
+}
+
+/// The person refuses at the consent page: the client is told access_denied and gets nothing.
+#[test]
+fn denying_consent_tells_the_client() {
+    let bridge = Bridge::start(&[], &[]);
+    let out = bridge.scenario("deny", "local", &[]);
+    assert_success(&out, "deny", &bridge.server);
+}
+
+/// Codes are single-use and bound to client, redirect URI, PKCE verifier and resource; the
+/// authorization response carries iss; state comes back unchanged, markup and all.
+#[test]
+fn codes_are_single_use_and_bound() {
+    let bridge = Bridge::start(&[], &[]);
+    let issuer = bridge.site("local");
+    runtime().block_on(async {
+        let hand = Hand::new(&issuer, &bridge.kit);
+        let client = hand.client("<script>alert('x')</script>").await;
+        let other_client = hand.client("another").await;
+        let (verifier, challenge) = pkce();
+        let state = "<b>\"state\"</b>&x=1";
+        let auth = hand.sign_in(&client, &challenge, state).await;
+        assert_eq!(auth.state.as_deref(), Some(state));
+        assert_eq!(auth.iss.as_deref(), Some(issuer.as_str()));
+        let form = |client: &str, redirect: &str, verifier: Option<&str>| {
+            let mut f = vec![
+                ("grant_type", "authorization_code".to_owned()),
+                ("code", auth.code.clone()),
+                ("client_id", client.to_owned()),
+                ("redirect_uri", redirect.to_owned()),
+            ];
+            if let Some(v) = verifier {
+                f.push(("code_verifier", v.to_owned()));
+            }
+            f
+        };
+        let as_refs = |f: &Vec<(&'static str, String)>| {
+            f.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>()
+        };
+        for (bad, why) in [
+            (form(&other_client, REDIRECT, Some(&verifier)), "another client"),
+            (
+                form(&client, "http://127.0.0.1:33418/elsewhere", Some(&verifier)),
+                "another redirect URI",
+            ),
+            (form(&client, REDIRECT, None), "no verifier"),
+            (
+                form(&client, REDIRECT, Some("wrong-verifier-wrong-verifier-wrong-verifier-0000")),
+                "a wrong verifier",
+            ),
+        ] {
+            let pairs = as_refs(&bad);
+            let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let (status, body) = hand.token(&pairs).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+                "{why}: {body}"
+            );
+        }
+        let good = as_refs(&form(&client, REDIRECT, Some(&verifier)));
+        let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, body) = hand.token(&good).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["token_type"], "Bearer");
+        assert!(body["expires_in"].as_i64().unwrap() > 60);
+        let (status, replay) = hand.token(&good).await;
+        assert_eq!(
+            (status, replay["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+            "replayed code: {replay}"
+        );
+
+        // The token works at its own site only, and only in the header.
+        let access = body["access_token"].as_str().unwrap();
+        let http = reqwest::Client::new();
+        let (status, _, _) =
+            mcp_post(&http, &format!("{issuer}/"), Some(access), initialize()).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, headers, _) =
+            mcp_post(&http, &format!("{}/", bridge.site("other")), Some(access), initialize())
+                .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "a token of site local at site other");
+        let challenge = headers["www-authenticate"].to_str().unwrap();
+        assert!(
+            challenge.contains("invalid_token")
+                && challenge.contains("/.well-known/oauth-protected-resource/site/other"),
+            "{challenge}"
+        );
+        let refresh = body["refresh_token"].as_str().unwrap();
+        let (status, _, _) =
+            mcp_post(&http, &format!("{issuer}/"), Some(refresh), initialize()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "a refresh token used as an access token");
+        let (status, _, _) =
+            mcp_post(&http, &format!("{issuer}/?access_token={access}"), None, initialize()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "a token in the query string");
+        let middle = access.len() / 2;
+        let swap = if &access[middle..=middle] == "A" { "B" } else { "A" };
+        let flipped = format!("{}{swap}{}", &access[..middle], &access[middle + 1..]);
+        let (status, _, _) =
+            mcp_post(&http, &format!("{issuer}/"), Some(&flipped), initialize()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "a tampered token");
+
+        // Revoking the refresh token spends it.
+        let r = hand
+            .http
+            .post(format!("{issuer}/revoke"))
+            .form(&[("token", refresh), ("client_id", &client)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let (status, body) = hand
+            .token(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh),
+                ("client_id", &client),
+            ])
+            .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+            "{body}"
+        );
+    });
+    assert_no_secrets(&bridge.server.log(), &[]);
+}
+
+/// What `/authorize` and `/register` refuse, and how: shown to the person when the redirect URI
+/// cannot be trusted, sent to the client otherwise.
+#[test]
+fn bad_authorization_requests_are_refused() {
+    let bridge = Bridge::start(&[], &[]);
+    let issuer = bridge.site("local");
+    runtime().block_on(async {
+        let hand = Hand::new(&issuer, &bridge.kit);
+        for (uris, why) in [
+            (json!(["javascript:alert(1)"]), "javascript:"),
+            (json!(["data:text/html,<script>x</script>"]), "data:"),
+            (json!(["http://evil.example/cb"]), "plain http off loopback"),
+            (json!([]), "no redirect URI"),
+        ] {
+            let (status, body) = hand.register(json!({"redirect_uris": uris})).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{why}: {body}");
+            assert_eq!(body["error"], "invalid_redirect_uri", "{why}");
+        }
+        let r = hand
+            .http
+            .post(format!("{issuer}/register"))
+            .header("content-type", "application/json")
+            .body("{not json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+        let client = hand.client("client").await;
+        let (_, challenge) = pkce();
+        let base = |extra: &[(&'static str, &str)]| {
+            let mut p: Vec<(&str, &str)> = vec![
+                ("response_type", "code"),
+                ("client_id", &client),
+                ("redirect_uri", REDIRECT),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+                ("state", "s1"),
+            ];
+            for (k, v) in extra {
+                p.retain(|(key, _)| key != k);
+                p.push((k, v));
+            }
+            hand.authorize_url(&p)
+        };
+        // Errors the client hears about through its redirect URI.
+        for (extra, error) in [
+            (vec![("code_challenge_method", "plain")], "invalid_request"),
+            (vec![("response_type", "token")], "unsupported_response_type"),
+            (vec![("resource", "http://127.0.0.1:1/site/elsewhere/")], "invalid_target"),
+            (vec![("code_challenge", "short")], "invalid_request"),
+        ] {
+            let r = hand.get(&base(&extra)).await;
+            assert_eq!(r.status(), StatusCode::SEE_OTHER, "{extra:?}");
+            let location = r.headers()["location"].to_str().unwrap().to_owned();
+            assert!(
+                location.starts_with(REDIRECT)
+                    && location.contains(&format!("error={error}"))
+                    && location.contains("state=s1")
+                    && location.contains("iss="),
+                "{extra:?}: {location}"
+            );
+        }
+        // Errors shown in the browser: the redirect URI is not trusted.
+        for (extra, title) in [
+            (vec![("redirect_uri", "https://evil.example/cb")], "Unregistered redirect"),
+            (vec![("client_id", "mcp-dcr.forged")], "Unknown client"),
+            (vec![("client_id", "nobody")], "Unknown client"),
+        ] {
+            let r = hand.get(&base(&extra)).await;
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{extra:?}");
+            assert!(r.text().await.unwrap().contains(title), "{extra:?}");
+        }
+        // A consent form replayed without the browser's cookie, or forged, is refused.
+        let page = hand.get(&base(&[])).await.text().await.unwrap();
+        assert!(!page.contains("<script>") || page.contains("default-src"), "markup in the page");
+        let fields = hidden_fields(&page);
+        let r = hand
+            .http
+            .post(format!("{issuer}/consent"))
+            .form(&[
+                ("request", fields["request"].as_str()),
+                ("csrf", fields["csrf"].as_str()),
+                ("decision", "allow"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "consent without the cookie");
+        let r = hand
+            .http
+            .post(format!("{issuer}/consent"))
+            .header("cookie", format!("mcp_bridge_csrf={}", fields["csrf"]))
+            .form(&[
+                ("request", "forged"),
+                ("csrf", fields["csrf"].as_str()),
+                ("decision", "allow"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "a forged request");
+        // /token without the basics.
+        let (status, body) =
+            hand.token(&[("grant_type", "authorization_code"), ("code", "x")]).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+        );
+        let (status, body) =
+            hand.token(&[("grant_type", "password"), ("client_id", &client)]).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("unsupported_grant_type"))
+        );
+        let (status, body) = hand
+            .token(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", &client),
+                ("code", "garbage"),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", "x"),
+            ])
+            .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+        );
+    });
+}
+
+/// A flood of registrations from one address is cut off; the server stays up.
+#[test]
+fn a_registration_flood_is_limited() {
+    let bridge = Bridge::start(&[], &[]);
+    runtime().block_on(async {
+        let hand = Hand::new(&bridge.site("local"), &bridge.kit);
+        let mut statuses = Vec::new();
+        for i in 0..30 {
+            let (status, _) = hand
+                .register(json!({"redirect_uris": [REDIRECT], "client_name": format!("flood {i}")}))
+                .await;
+            statuses.push(status);
+        }
+        assert_eq!(
+            statuses.iter().filter(|s| **s == StatusCode::CREATED).count(),
+            20,
+            "{statuses:?}"
+        );
+        assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
+        let r = reqwest::get(format!("{}/healthz", bridge.base)).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    });
+}
+
+/// The HTTP edge in bridge mode: discovery answers, 401 carries resource_metadata, foreign Host
+/// and Origin get 403, a huge body 413, malformed JSON-RPC a JSON-RPC error.
+#[test]
+fn the_edge_checks_before_anything_runs() {
+    let bridge = Bridge::start(&[], &[]);
+    let issuer = bridge.site("local");
+    runtime().block_on(async {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        let (status, headers, _) = mcp_post(&http, &format!("{issuer}/"), None, initialize()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let challenge = headers["www-authenticate"].to_str().unwrap();
+        assert_eq!(
+            challenge,
+            format!(
+                "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/site/local\"",
+                bridge.base
+            )
+        );
+        let (status, _, _) =
+            mcp_post(&http, &format!("{issuer}/"), Some("bogus"), initialize()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+        let prm: Value = http
+            .get(format!("{}/.well-known/oauth-protected-resource/site/local", bridge.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(prm["resource"], format!("{issuer}/"));
+        assert_eq!(prm["authorization_servers"][0], issuer);
+        for url in [
+            format!("{}/.well-known/oauth-authorization-server/site/local", bridge.base),
+            format!("{issuer}/.well-known/oauth-authorization-server"),
+        ] {
+            let r = http
+                .get(&url)
+                .header("origin", "https://some-web-client.example")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{url}");
+            assert_eq!(
+                r.headers()["access-control-allow-origin"],
+                "*",
+                "metadata must be readable by browser clients"
+            );
+            let asm: Value = r.json().await.unwrap();
+            assert_eq!(asm["issuer"], issuer);
+            assert_eq!(asm["code_challenge_methods_supported"], json!(["S256"]));
+            assert_eq!(asm["client_id_metadata_document_supported"], true);
+            assert_eq!(asm["authorization_response_iss_parameter_supported"], true);
+        }
+        let r = http
+            .get(format!("{}/.well-known/oauth-authorization-server/site/local", bridge.base))
+            .header("host", "evil.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "foreign Host on the bridge's routes");
+        let r = http
+            .post(format!("{issuer}/"))
+            .header("origin", "https://evil.example")
+            .header("content-type", "application/json")
+            .body(initialize())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "foreign Origin at the MCP endpoint");
+        let r = http
+            .post(format!("{issuer}/register"))
+            .header("content-type", "application/json")
+            .body(vec![b' '; 20 * 1024 * 1024])
+            .send()
+            .await;
+        assert!(
+            r.map(|r| r.status() == StatusCode::PAYLOAD_TOO_LARGE).unwrap_or(true),
+            "a 20 MB registration"
+        );
+        let r = reqwest::get(format!("{}/healthz", bridge.base)).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "the server stays up");
+    });
+}
+
+/// Rucio down when a login starts, or answering garbage: a clear page, and the server stays up.
+/// Rucio down during tool calls: clear tool errors, /readyz fails, recovery afterwards.
+#[test]
+fn rucio_outages_during_login_and_calls() {
+    let garbage = GarbageServer::start();
+    let kit = Kit::load();
+    let dir = tempfile::tempdir().unwrap();
+    let junk = oidc_cfg(&kit, dir.path(), "junk", &format!("http://{}", garbage.addr));
+    let junk = format!("junk={junk}");
+    let bridge = Bridge::start(&["--site", &junk], &[]);
+    runtime().block_on(async {
+        // Garbage: the sign-in cannot start.
+        let hand = Hand::new(&bridge.site("junk"), &bridge.kit);
+        let page = consent_and_allow(&hand).await;
+        assert_eq!(page.0, StatusCode::BAD_GATEWAY);
+        assert!(
+            page.1.contains("Rucio (junk) is not available") && page.1.contains("unexpected"),
+            "{}",
+            page.1
+        );
+        // Down: the same, clearly.
+        bridge.relay.go_down();
+        let hand = Hand::new(&bridge.site("local"), &bridge.kit);
+        let page = consent_and_allow(&hand).await;
+        assert_eq!(page.0, StatusCode::BAD_GATEWAY);
+        assert!(page.1.contains("not reachable"), "{}", page.1);
+        let ready = reqwest::get(format!("{}/readyz", bridge.base)).await.unwrap();
+        assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let health = reqwest::get(format!("{}/healthz", bridge.base)).await.unwrap();
+        assert_eq!(health.status(), StatusCode::OK);
+        bridge.relay.come_back();
+    });
+    // Signed in while Rucio is up; Rucio goes away mid-session and returns.
+    let out = bridge.scenario("sign_in", "local", &[]);
+    assert_success(&out, "sign-in", &bridge.server);
+    let token = tokens_of(&out)["access_token"].as_str().unwrap().to_owned();
+    bridge.relay.go_down();
+    runtime().block_on(async {
+        let http = reqwest::Client::new();
+        let url = format!("{}/", bridge.site("local"));
+        let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "rucio_whoami", "arguments": {}}});
+        let (status, _, body) = stateless_call(&http, &url, &token, &call).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("isError") && body.contains("network"), "{body}");
+        bridge.relay.come_back();
+        let (_, _, body) = stateless_call(&http, &url, &token, &call).await;
+        assert!(body.contains("jdoe") && !body.contains("\"isError\":true"), "{body}");
+    });
+}
+
+/// Initialize and call one tool in a 2025-11-25 session; the call's raw answer.
+async fn stateless_call(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    call: &Value,
+) -> (StatusCode, reqwest::header::HeaderMap, String) {
+    let r = http
+        .post(url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(initialize())
+        .send()
+        .await
+        .unwrap();
+    let session = r.headers().get("mcp-session-id").map(|v| v.to_str().unwrap().to_owned());
+    let _ = r.text().await;
+    let mut request = http
+        .post(url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25");
+    if let Some(session) = &session {
+        let notified = http
+            .post(url)
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", "2025-11-25")
+            .body(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert!(notified.status().is_success());
+        request = request.header("mcp-session-id", session);
+    }
+    let r = request.body(call.to_string()).send().await.unwrap();
+    let status = r.status();
+    let headers = r.headers().clone();
+    (status, headers, r.text().await.unwrap_or_default())
+}
+
+/// Registers, opens the consent page and allows: the answer to the consent POST.
+async fn consent_and_allow(hand: &Hand) -> (StatusCode, String) {
+    let client = hand.client("outage").await;
+    let (_, challenge) = pkce();
+    let url = hand.authorize_url(&[
+        ("response_type", "code"),
+        ("client_id", &client),
+        ("redirect_uri", REDIRECT),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    let consent = hand.get(&url).await;
+    let cookie =
+        consent.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let fields = hidden_fields(&consent.text().await.unwrap());
+    let r = hand
+        .http
+        .post(format!("{}/consent", hand.issuer))
+        .header("cookie", cookie)
+        .form(&[
+            ("request", fields["request"].as_str()),
+            ("csrf", fields["csrf"].as_str()),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+/// A "Rucio" that answers every request with 200 and garbage.
+struct GarbageServer {
+    addr: std::net::SocketAddr,
+    _thread: std::thread::JoinHandle<()>,
+}
+
+impl GarbageServer {
+    fn start() -> Self {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut buffer = [0u8; 4096];
+                let _ = stream.read(&mut buffer);
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 9\r\nconnection: close\r\n\r\n<garbage>");
+            }
+        });
+        Self { addr, _thread: thread }
+    }
+}
