@@ -276,3 +276,6 @@ pub fn token_key(secret: &str) -> String {
 fn canonical(url: &str) -> &str {
     url.trim_end_matches('/')
 }
+
+#[cfg(test)]
+mod tests;
