@@ -488,8 +488,9 @@ async fn serve_http(
     };
     let bridge_flags = args.bridge.given();
     if !bridge_flags.is_empty() {
+        let verb = if bridge_flags.len() == 1 { "is" } else { "are" };
         return Err(format!(
-            "{} only apply to OIDC bridge mode, not with --shared-secret",
+            "{} {verb} only for OIDC bridge mode, not with --shared-secret",
             bridge_flags.join(", ")
         ));
     }
