@@ -8,6 +8,7 @@ mod bench;
 mod ci;
 mod clients;
 mod conformance;
+mod redis;
 mod rucio;
 
 use std::path::{Path, PathBuf};

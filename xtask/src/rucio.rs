@@ -16,7 +16,7 @@ const RUCIO_VERSION: &str = "41.5.1";
 
 #[derive(Subcommand)]
 pub(crate) enum Action {
-    /// Install (once, cached under target/) and start Rucio with seeded data, OpenID provider and x509 TLS port
+    /// Install (once, cached under target/) and start Rucio with seeded data, OpenID provider, x509 TLS port and a Redis
     Up(UpOptions),
     /// Stop the server started by `up`
     Down,
@@ -121,11 +121,16 @@ pub(crate) fn up(instance: &Instance, opts: &UpOptions) -> Result<(), String> {
     );
     // up.sh prints the env on stdout; keep xtask's stdout for what the user asked for.
     run(cmd.stdout(std::process::Stdio::null()))?;
-    eprintln!("xtask: Rucio is up; env file {}", instance.env_file().display());
+    if let Err(e) = crate::redis::up(&instance.base, &instance.env_file()) {
+        let _ = down(instance);
+        return Err(e);
+    }
+    eprintln!("xtask: Rucio and Redis are up; env file {}", instance.env_file().display());
     Ok(())
 }
 
 pub(crate) fn down(instance: &Instance) -> Result<(), String> {
+    crate::redis::down(&instance.base);
     let kit = root().join("tests/fixtures/rucio-server");
     run(Command::new(kit.join("down.sh")).arg("0").arg(&instance.base))
 }

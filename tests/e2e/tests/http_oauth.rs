@@ -51,21 +51,26 @@ struct Bridge {
 
 impl Bridge {
     fn start(extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        Self::start_at(port, &format!("http://127.0.0.1:{port}/"), extra, env)
+    }
+
+    /// A server on `port` that clients know as `resource` (replicas share one resource URL).
+    fn start_at(port: u16, resource: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let kit = Kit::load();
         let dir = tempfile::tempdir().unwrap();
         let relay = Relay::start(kit.get("RUCIO_URL").trim_start_matches("http://"));
         let local = oidc_cfg(&kit, dir.path(), "local", &format!("http://{}", relay.addr));
         let other = oidc_cfg(&kit, dir.path(), "other", kit.get("RUCIO_URL"));
-        let port = free_port().to_string();
+        let port = port.to_string();
         let base = format!("http://127.0.0.1:{port}");
-        let resource = format!("{base}/");
         let local = format!("local={local}");
         let other = format!("other={other}");
         let mut args = vec![
             "--port",
             &port,
             "--resource-url",
-            &resource,
+            resource,
             "--site",
             &local,
             "--site",
@@ -927,4 +932,72 @@ impl GarbageServer {
         });
         Self { addr, _thread: thread }
     }
+}
+
+/// Two replicas with one key file and one Redis: sign in through one, work through the other;
+/// codes and refresh tokens stay single-use across both; a restart loses nothing.
+#[test]
+fn replicas_share_keys_and_redis() {
+    let kit = Kit::load();
+    let keys = tempfile::NamedTempFile::new().unwrap();
+    let key = Command::new(e2e_tests::rucio_mcp_binary()).arg("token-key").output().unwrap();
+    std::fs::write(keys.path(), &key.stdout).unwrap();
+    let key_file = keys.path().to_str().unwrap().to_owned();
+    let redis = kit.get("REDIS_URL").to_owned();
+    let port_a = free_port();
+    let resource = format!("http://127.0.0.1:{port_a}/");
+    let args = ["--token-key-file", key_file.as_str(), "--redis-url", redis.as_str()];
+    let a = Bridge::start_at(port_a, &resource, &args, &[]);
+    let b = Bridge::start_at(free_port(), &resource, &args, &[]);
+
+    // Signed in through A (the SDK's own flow), the token works at B.
+    let out = a.scenario("sign_in", "local", &[]);
+    assert_success(&out, "sign-in through replica A", &a.server);
+    let tokens = tokens_of(&out);
+    let access = tokens["access_token"].as_str().unwrap();
+    let out = b.scenario("use_token", "local", &[("ACCESS_TOKEN", access)]);
+    assert_success(&out, "the token at replica B", &b.server);
+
+    runtime().block_on(async {
+        // A code from A is exchanged at B, and is then spent at A too.
+        let at_a = Hand::new(&a.site("local"), &kit);
+        let at_b = Hand::new(&b.site("local"), &kit);
+        let client = at_a.client("replicas").await;
+        let (verifier, challenge) = pkce();
+        let auth = at_a.sign_in(&client, &challenge, "s").await;
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", auth.code.as_str()),
+            ("client_id", client.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier.as_str()),
+        ];
+        let (status, body) = at_b.token(&form).await;
+        assert_eq!(status, StatusCode::OK, "the code of A at B: {body}");
+        let (status, body) = at_a.token(&form).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+        );
+        // A refresh token used at B is spent at A.
+        let refresh = tokens["refresh_token"].as_str().unwrap();
+        let client_id = tokens["client_id"].as_str().unwrap();
+        let form =
+            [("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", client_id)];
+        let (status, body) = at_b.token(&form).await;
+        assert_eq!(status, StatusCode::OK, "refresh at B: {body}");
+        let (status, body) = at_a.token(&form).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+        );
+    });
+
+    // A restarted replica still accepts the tokens it issued.
+    drop(a);
+    let a = Bridge::start_at(port_a, &resource, &args, &[]);
+    let out = a.scenario("use_token", "local", &[("ACCESS_TOKEN", access)]);
+    assert_success(&out, "the token after a restart", &a.server);
+    assert_no_secrets(&a.server.log(), &[access]);
+    assert_no_secrets(&b.server.log(), &[access]);
 }
