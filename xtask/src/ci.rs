@@ -38,6 +38,12 @@ pub(crate) fn run_ci() -> Result<(), String> {
         rucio::down(&instance)?;
     }
     rucio::up(&instance, &UpOptions::default())?;
+    eprintln!("\nxtask ci: == conformance (authorization server)");
+    let auth = crate::conformance_auth::run_authorization(&instance.env_file());
+    if let Err(e) = auth {
+        let _ = rucio::down(&instance);
+        return Err(format!("authorization conformance: {e}"));
+    }
     let tests = step(
         "tests",
         Command::new(&cargo).args(test_command(false)).env("RUCIO_TEST_ENV", instance.env_file()),

@@ -35,7 +35,7 @@ const SUITE_TIMEOUT: Duration = Duration::from_secs(600);
 pub(crate) fn run_conformance() -> Result<(), String> {
     let cache = target_dir().join("xtask-cache");
     let node = clients::install_node(&cache.join("node22"))?;
-    let suite = install_suite(&cache.join("conformance"), &node)?;
+    let suite = install_suite(&cache.join("conformance"), &node, SUITE_VERSION)?;
     run(Command::new(cargo())
         .args(["build", "--quiet", "-p", "conformance-server"])
         .current_dir(root()))?;
@@ -46,17 +46,17 @@ pub(crate) fn run_conformance() -> Result<(), String> {
 }
 
 /// The suite under `prefix`, installed unless the marker of this version is there; returns its CLI.
-fn install_suite(prefix: &Path, node: &Path) -> Result<PathBuf, String> {
-    let marker = prefix.join(format!(".installed-conformance-{SUITE_VERSION}"));
+pub(crate) fn install_suite(prefix: &Path, node: &Path, version: &str) -> Result<PathBuf, String> {
+    let marker = prefix.join(format!(".installed-conformance-{version}"));
     let entry = prefix.join(SUITE_ENTRY);
     if marker.exists() && entry.exists() {
         return Ok(entry);
     }
     std::fs::create_dir_all(prefix)
         .map_err(|e| format!("cannot create {}: {e}", prefix.display()))?;
-    eprintln!("xtask: installing {SUITE_PACKAGE}@{SUITE_VERSION} into {}", prefix.display());
+    eprintln!("xtask: installing {SUITE_PACKAGE}@{version} into {}", prefix.display());
     let path = clients::path_with(node)?;
-    clients::npm_install(prefix, &format!("{SUITE_PACKAGE}@{SUITE_VERSION}"), Some(&path))?;
+    clients::npm_install(prefix, &format!("{SUITE_PACKAGE}@{version}"), Some(&path))?;
     let out = Command::new(node)
         .arg(&entry)
         .arg("--version")
@@ -64,9 +64,9 @@ fn install_suite(prefix: &Path, node: &Path) -> Result<PathBuf, String> {
         .output()
         .map_err(|e| format!("cannot run {}: {e}", entry.display()))?;
     let shown = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    if !out.status.success() || shown != SUITE_VERSION {
+    if !out.status.success() || shown != version {
         return Err(format!(
-            "`{} {} --version` printed {shown:?} ({}), expected {SUITE_VERSION}:\n{}",
+            "`{} {} --version` printed {shown:?} ({}), expected {version}:\n{}",
             node.display(),
             entry.display(),
             out.status,
@@ -236,7 +236,7 @@ fn run_suite(node: &Path, suite: &Path, url: &str, results: &Path) -> Result<(),
 }
 
 /// Waits for `child`, killing it after `limit`.
-fn wait_until(child: &mut Child, limit: Duration) -> Result<ExitStatus, String> {
+pub(crate) fn wait_until(child: &mut Child, limit: Duration) -> Result<ExitStatus, String> {
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait().map_err(|e| format!("cannot wait: {e}"))? {

@@ -8,6 +8,7 @@ mod bench;
 mod ci;
 mod clients;
 mod conformance;
+mod conformance_auth;
 mod redis;
 mod rucio;
 
@@ -38,8 +39,22 @@ enum Cmd {
     Clients,
     /// Measure rucio-mcp side by side with the Python rucio-mcp 0.10.0 on the local Rucio
     Bench(bench::BenchArgs),
-    /// Run every server scenario of the MCP conformance suite against its fixture server (tests/conformance)
+    /// Run every server scenario of the MCP conformance suite against its fixture server
+    /// (tests/conformance), and its authorization-server scenarios against rucio-mcp's OAuth
+    /// bridge (starts the local Rucio for them if it is not running, and stops it afterwards)
     Conformance,
+}
+
+/// The authorization-server scenarios against the developer's Rucio, started for them if needed.
+fn authorization_conformance() -> Result<(), String> {
+    let instance = rucio::Instance::dev();
+    if instance.is_running() {
+        return conformance_auth::run_authorization(&instance.env_file());
+    }
+    rucio::up(&instance, &rucio::UpOptions::default())?;
+    let outcome = conformance_auth::run_authorization(&instance.env_file());
+    let stopped = rucio::down(&instance);
+    outcome.and(stopped)
 }
 
 fn main() -> ExitCode {
@@ -50,7 +65,9 @@ fn main() -> ExitCode {
         Cmd::Demo => demo(),
         Cmd::Clients => clients::install(),
         Cmd::Bench(args) => bench::run(&args),
-        Cmd::Conformance => conformance::run_conformance(),
+        Cmd::Conformance => {
+            conformance::run_conformance().and_then(|()| authorization_conformance())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,68 @@
+"""Plays the person at the browser for an OAuth client that opens a URL: the bridge's consent page
+(allow), Rucio's sign-in at the local OpenID provider ($KIT_PYTHON $BROWSER_LOGIN, as $OIDC_LOGIN),
+the waiting page, and finally the client's own redirect URI (its local callback server).
+
+Usage: python3 browser_shim.py AUTHORIZE_URL   (standard library only, so any python3 runs it;
+usable as BROWSER=... for clients that open URLs that way). Exit 0 once the callback answered.
+"""
+import html
+import http.cookiejar
+import os
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+jar = http.cookiejar.CookieJar()
+browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect())
+
+
+def fetch(url, data=None):
+    """(status, location, body) without following redirects."""
+    try:
+        with browser.open(urllib.request.Request(url, data=data), timeout=60) as r:
+            return r.status, r.headers.get("location"), r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("location"), e.read().decode("utf-8", "replace")
+
+
+def main():
+    url = sys.argv[1]
+    status, _, page = fetch(url)
+    if status != 200:
+        sys.exit(f"consent page: HTTP {status}: {page[:300]}")
+    fields = {k: html.unescape(v) for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page)}
+    action = urllib.parse.urljoin(url, html.unescape(re.search(r'<form method="post" action="([^"]+)"', page).group(1)))
+    form = urllib.parse.urlencode({**fields, "decision": "allow"}).encode()
+    status, location, page = fetch(action, form)
+    if status not in (302, 303):
+        sys.exit(f"consent: HTTP {status}: {page[:300]}")
+    waiting = urllib.parse.urljoin(action, location)
+    status, _, page = fetch(waiting)
+    link = re.search(r'<a class="login" href="([^"]+)"', page)
+    if not link:
+        sys.exit(f"no sign-in link on the waiting page (HTTP {status})")
+    login = subprocess.run(
+        [os.environ["KIT_PYTHON"], os.environ["BROWSER_LOGIN"], html.unescape(link.group(1)), os.environ.get("OIDC_LOGIN", "alice")],
+        capture_output=True, text=True, timeout=120,
+    )
+    if login.returncode != 0:
+        sys.exit(f"identity provider login failed: {login.stdout} {login.stderr}")
+    status, location, page = fetch(waiting + "?wait=1")
+    if status not in (302, 303) or not location:
+        sys.exit(f"after sign-in: HTTP {status}: {page[:300]}")
+    # The client's redirect URI: its callback server takes the code from here.
+    status, _, _ = fetch(location)
+    print(f"delivered the authorization response (HTTP {status})")
+
+
+if __name__ == "__main__":
+    main()
