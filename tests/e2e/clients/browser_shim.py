@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Plays the person at the browser for an OAuth client that opens a URL: the bridge's consent page
 (allow), Rucio's sign-in at the local OpenID provider ($KIT_PYTHON $BROWSER_LOGIN, as $OIDC_LOGIN),
 the waiting page, and finally the client's own redirect URI (its local callback server).

@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use base64::Engine as _;
-use e2e_tests::{HttpServer, Relay, clients_dir, free_port, mcp_python};
+use e2e_tests::{HttpServer, Relay, clients_dir, free_port, inspector_command, mcp_python};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use test_kit::Kit;
@@ -1000,4 +1000,64 @@ fn replicas_share_keys_and_redis() {
     assert_success(&out, "the token after a restart", &a.server);
     assert_no_secrets(&a.server.log(), &[access]);
     assert_no_secrets(&b.server.log(), &[access]);
+}
+
+/// The MCP Inspector CLI signs in by itself (DCR, PKCE, its own loopback callback), with a
+/// `BROWSER` that plays the person, then lists and calls tools as the user.
+#[test]
+fn inspector_cli_signs_in_through_the_browser() {
+    let bridge = Bridge::start(&[], &[]);
+    let home = tempfile::tempdir().unwrap();
+    let shim = home.path().join("browser.sh");
+    let shim_log = home.path().join("browser.log");
+    // The Inspector waits for its browser command; the person acts in the background meanwhile.
+    std::fs::write(
+        &shim,
+        format!(
+            "#!/bin/sh\n\"{}\" \"$1\" > \"{}\" 2>&1 &\n",
+            clients_dir().join("browser_shim.py").display(),
+            shim_log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let callback = format!("http://127.0.0.1:{}/oauth/callback", free_port());
+    let url = format!("{}/", bridge.site("local"));
+    let inspector = |method: &[&str]| {
+        inspector_command()
+            .args([url.as_str(), "--transport", "http", "--callback-url", &callback])
+            .args(method)
+            .env("HOME", home.path())
+            .env("MCP_AUTO_OPEN_ENABLED", "true")
+            .env("MCP_INSPECTOR_SECRET_STORE", "file")
+            .env("BROWSER", &shim)
+            .envs(browser_env(&bridge.kit))
+            .output()
+            .unwrap()
+    };
+    let out = inspector(&["--method", "tools/list"]);
+    let shown = |out: &Output| {
+        format!(
+            "{}\n--- stdout\n{}\n--- stderr\n{}\n--- browser\n{}\n--- server\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&shim_log).unwrap_or_default(),
+            bridge.server.log()
+        )
+    };
+    assert!(out.status.success(), "tools/list: {}", shown(&out));
+    let tools: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> =
+        tools["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    assert!(names.contains(&"rucio_token_info"), "{names:?}");
+    let out = inspector(&["--method", "tools/call", "--tool-name", "rucio_whoami"]);
+    assert!(out.status.success(), "tools/call: {}", shown(&out));
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        result["structuredContent"]["account"],
+        bridge.kit.get("OIDC_LOGIN_ACCOUNT"),
+        "{result}"
+    );
+    assert_no_secrets(&bridge.server.log(), &[]);
 }
