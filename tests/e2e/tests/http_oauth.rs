@@ -520,6 +520,10 @@ fn codes_are_single_use_and_bound() {
         let (status, _, _) =
             mcp_post(&http, &format!("{issuer}/"), Some(&flipped), initialize()).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "a tampered token");
+        let (status, _, body) =
+            mcp_post(&http, &format!("{issuer}/"), Some(access), b"{not json".to_vec()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "malformed JSON-RPC with a good token");
+        assert!(body.contains("-32700"), "{body}");
 
         // Revoking the refresh token spends it.
         let r = hand
@@ -783,6 +787,12 @@ fn the_edge_checks_before_anything_runs() {
         );
         let r = reqwest::get(format!("{}/healthz", bridge.base)).await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "the server stays up");
+        let landing =
+            http.get(format!("{}/", bridge.base)).send().await.unwrap().text().await.unwrap();
+        assert!(
+            landing.contains(&format!("{issuer}/")) && landing.contains("browser"),
+            "the landing page names each site's URL and the browser sign-in"
+        );
     });
 }
 
