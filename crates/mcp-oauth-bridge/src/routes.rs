@@ -559,6 +559,25 @@ pub(crate) struct WaitQuery {
     wait: Option<String>,
 }
 
+/// A login in progress, or the page that says why there is none.
+async fn load_pending(bridge: &Bridge, key: &str) -> Result<PendingLogin, Response> {
+    match bridge.shared.store.get(key).await {
+        Ok(Some(bytes)) => serde_json::from_slice(&bytes).map_err(|_| {
+            pages::error(
+                StatusCode::BAD_REQUEST,
+                "Unknown sign-in",
+                "This sign-in is not known here.",
+            )
+        }),
+        Ok(None) => Err(pages::error(
+            StatusCode::NOT_FOUND,
+            "This sign-in has ended",
+            "It finished, expired or was never started here.",
+        )),
+        Err(e) => Err(store_failure(&e)),
+    }
+}
+
 /// The waiting page of a polling upstream: checks the login (long-polling on `?wait=1`), then
 /// sends the browser back to the client with the code.
 pub(crate) async fn login_status(
@@ -567,25 +586,9 @@ pub(crate) async fn login_status(
     Query(query): Query<WaitQuery>,
 ) -> Response {
     let key = format!("login:{id}");
-    let pending: PendingLogin = match bridge.shared.store.get(&key).await {
-        Ok(Some(bytes)) => match serde_json::from_slice(&bytes) {
-            Ok(p) => p,
-            Err(_) => {
-                return pages::error(
-                    StatusCode::BAD_REQUEST,
-                    "Unknown sign-in",
-                    "This sign-in is not known here.",
-                );
-            }
-        },
-        Ok(None) => {
-            return pages::error(
-                StatusCode::NOT_FOUND,
-                "This sign-in has ended",
-                "It finished, expired or was never started here.",
-            );
-        }
-        Err(e) => return store_failure(&e),
+    let pending = match load_pending(&bridge, &key).await {
+        Ok(p) => p,
+        Err(response) => return response,
     };
     let deadline =
         tokio::time::Instant::now() + if query.wait.is_some() { LONG_POLL } else { Duration::ZERO };
@@ -660,25 +663,9 @@ pub(crate) async fn callback(
         );
     };
     let key = format!("login:{id}");
-    let pending: PendingLogin = match bridge.shared.store.get(&key).await {
-        Ok(Some(bytes)) => match serde_json::from_slice(&bytes) {
-            Ok(p) => p,
-            Err(_) => {
-                return pages::error(
-                    StatusCode::BAD_REQUEST,
-                    "Unknown sign-in",
-                    "This sign-in is not known here.",
-                );
-            }
-        },
-        Ok(None) => {
-            return pages::error(
-                StatusCode::BAD_REQUEST,
-                "This sign-in has ended",
-                "It finished, expired or was never started here.",
-            );
-        }
-        Err(e) => return store_failure(&e),
+    let pending = match load_pending(&bridge, &key).await {
+        Ok(p) => p,
+        Err(response) => return response,
     };
     let r = &pending.request;
     match bridge.upstream.complete(&pending.upstream, Some(&pairs)).await {

@@ -36,26 +36,24 @@ const CATALOG_JSON: &str = include_str!("catalog.json");
 /// path of the first `tools/list`).
 pub fn tools() -> &'static [ToolSpec] {
     static TOOLS: OnceLock<Vec<ToolSpec>> = OnceLock::new();
-    TOOLS.get_or_init(|| match serde_json::from_str::<Catalog>(CATALOG_JSON) {
+    TOOLS.get_or_init(|| parse(CATALOG_JSON))
+}
+
+/// A compiled-in catalog; checked by the tests below, so it cannot fail at run time.
+fn parse(json: &str) -> Vec<ToolSpec> {
+    match serde_json::from_str::<Catalog>(json) {
         Ok(catalog) => catalog.tools.into_iter().map(|tool| ToolSpec { tool }).collect(),
-        // The catalog is compiled in and checked by the tests below, so this cannot happen at run time.
         Err(e) => {
-            tracing::error!(error = %e, "the built-in tool catalog is malformed");
+            tracing::error!(error = %e, "a built-in tool catalog is malformed");
             Vec::new()
         }
-    })
+    }
 }
 
 /// Tools only the multi-user HTTP server has (behind the OAuth bridge): `rucio_token_info`.
 pub fn bridge_tools() -> &'static [ToolSpec] {
     static TOOLS: OnceLock<Vec<ToolSpec>> = OnceLock::new();
-    TOOLS.get_or_init(|| match serde_json::from_str::<Catalog>(BRIDGE_CATALOG_JSON) {
-        Ok(catalog) => catalog.tools.into_iter().map(|tool| ToolSpec { tool }).collect(),
-        Err(e) => {
-            tracing::error!(error = %e, "the built-in bridge tool catalog is malformed");
-            Vec::new()
-        }
-    })
+    TOOLS.get_or_init(|| parse(BRIDGE_CATALOG_JSON))
 }
 
 const BRIDGE_CATALOG_JSON: &str = include_str!("catalog_bridge.json");

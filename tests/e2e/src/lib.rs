@@ -290,3 +290,29 @@ impl Drop for Relay {
         }
     }
 }
+
+/// What a scripted person at the browser needs: the kit's Python and its IdP login script, and
+/// who to log in as (`OIDC_LOGIN`, mapped to the Rucio account `OIDC_LOGIN_ACCOUNT`).
+pub fn browser_env(kit: &test_kit::Kit) -> Vec<(&'static str, String)> {
+    vec![
+        ("KIT_PYTHON", Path::new(kit.get("RUCIO_VENV")).join("bin/python").display().to_string()),
+        (
+            "BROWSER_LOGIN",
+            Path::new(kit.get("RUCIO_BASE")).join("lib/browser_login.py").display().to_string(),
+        ),
+        ("OIDC_LOGIN", kit.get("OIDC_LOGIN").to_owned()),
+        ("OIDC_LOGIN_ACCOUNT", kit.get("OIDC_LOGIN_ACCOUNT").to_owned()),
+    ]
+}
+
+/// Fails with everything a reader needs when a client run did not succeed.
+pub fn assert_success(out: &Output, what: &str, server: &HttpServer) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n--- stdout\n{}\n--- stderr\n{}\n--- server log\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+}

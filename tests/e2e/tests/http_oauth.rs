@@ -13,7 +13,10 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use base64::Engine as _;
-use e2e_tests::{HttpServer, Relay, clients_dir, free_port, inspector_command, mcp_python};
+use e2e_tests::{
+    HttpServer, Relay, assert_success, browser_env, clients_dir, free_port, inspector_command,
+    mcp_python,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use test_kit::Kit;
@@ -102,28 +105,6 @@ fn python(scenario: &str, url: &str, kit: &Kit, env: &[(&str, &str)]) -> Output 
         .envs(env.iter().copied())
         .output()
         .unwrap()
-}
-
-fn browser_env(kit: &Kit) -> Vec<(&'static str, String)> {
-    vec![
-        ("KIT_PYTHON", Path::new(kit.get("RUCIO_VENV")).join("bin/python").display().to_string()),
-        (
-            "BROWSER_LOGIN",
-            Path::new(kit.get("RUCIO_BASE")).join("lib/browser_login.py").display().to_string(),
-        ),
-        ("OIDC_LOGIN", kit.get("OIDC_LOGIN").to_owned()),
-    ]
-}
-
-fn assert_success(out: &Output, what: &str, server: &HttpServer) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n--- stdout\n{}\n--- stderr\n{}\n--- server log\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        server.log()
-    );
 }
 
 /// The `TOKENS {...}` line a sign-in scenario prints.
@@ -217,18 +198,7 @@ impl Hand {
             consent.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
         let page = consent.text().await.unwrap();
         let fields = hidden_fields(&page);
-        let answer = self
-            .http
-            .post(format!("{}/consent", self.issuer))
-            .header("cookie", cookie)
-            .form(&[
-                ("request", &fields["request"]),
-                ("csrf", &fields["csrf"]),
-                ("decision", &"allow".to_owned()),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let answer = self.allow(Some(&cookie), &fields["request"], &fields["csrf"]).await;
         assert_eq!(answer.status(), StatusCode::SEE_OTHER, "{}", answer.text().await.unwrap());
         let waiting = absolute(&self.issuer, answer.headers()["location"].to_str().unwrap());
         let page = self.get(&waiting).await.text().await.unwrap();
@@ -258,6 +228,18 @@ impl Hand {
             state: query.get("state").cloned(),
             iss: query.get("iss").cloned(),
         }
+    }
+
+    /// Submits the consent form (`decision=allow`) with `cookie` (`name=value`), if any.
+    async fn allow(&self, cookie: Option<&str>, request: &str, csrf: &str) -> reqwest::Response {
+        let mut post = self.http.post(format!("{}/consent", self.issuer));
+        if let Some(cookie) = cookie {
+            post = post.header("cookie", cookie);
+        }
+        post.form(&[("request", request), ("csrf", csrf), ("decision", "allow")])
+            .send()
+            .await
+            .unwrap()
     }
 
     async fn token(&self, form: &[(&str, &str)]) -> (StatusCode, Value) {
@@ -627,30 +609,10 @@ fn bad_authorization_requests_are_refused() {
         let page = hand.get(&base(&[])).await.text().await.unwrap();
         assert!(!page.contains("<script>") || page.contains("default-src"), "markup in the page");
         let fields = hidden_fields(&page);
-        let r = hand
-            .http
-            .post(format!("{issuer}/consent"))
-            .form(&[
-                ("request", fields["request"].as_str()),
-                ("csrf", fields["csrf"].as_str()),
-                ("decision", "allow"),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let r = hand.allow(None, &fields["request"], &fields["csrf"]).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "consent without the cookie");
-        let r = hand
-            .http
-            .post(format!("{issuer}/consent"))
-            .header("cookie", format!("mcp_bridge_csrf={}", fields["csrf"]))
-            .form(&[
-                ("request", "forged"),
-                ("csrf", fields["csrf"].as_str()),
-                ("decision", "allow"),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let cookie = format!("mcp_bridge_csrf={}", fields["csrf"]);
+        let r = hand.allow(Some(&cookie), "forged", &fields["csrf"]).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "a forged request");
         // /token without the basics.
         let (status, body) =
@@ -906,18 +868,7 @@ async fn consent_and_allow(hand: &Hand) -> (StatusCode, String) {
     let cookie =
         consent.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
     let fields = hidden_fields(&consent.text().await.unwrap());
-    let r = hand
-        .http
-        .post(format!("{}/consent", hand.issuer))
-        .header("cookie", cookie)
-        .form(&[
-            ("request", fields["request"].as_str()),
-            ("csrf", fields["csrf"].as_str()),
-            ("decision", "allow"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = hand.allow(Some(&cookie), &fields["request"], &fields["csrf"]).await;
     (r.status(), r.text().await.unwrap())
 }
 

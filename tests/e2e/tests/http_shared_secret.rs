@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use e2e_tests::{HttpServer, Relay, clients_dir, inspector_command, mcp_python};
+use e2e_tests::{HttpServer, Relay, assert_success, clients_dir, inspector_command, mcp_python};
 use serde_json::{Value, json};
 use test_kit::Kit;
 
@@ -67,17 +67,6 @@ fn python_scenario(
         .envs(env.iter().copied())
         .output()
         .unwrap()
-}
-
-fn assert_success(out: &std::process::Output, what: &str, server: &HttpServer) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n--- stdout\n{}\n--- stderr\n{}\n--- server log\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        server.log()
-    );
 }
 
 /// A plain HTTP exchange: (status, headers, body).

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use e2e_tests::{rucio_mcp_binary, run_python_scenario};
+use e2e_tests::{browser_env, rucio_mcp_binary, run_python_scenario};
 use test_kit::Kit;
 
 fn reference_json() -> String {
@@ -114,18 +114,6 @@ fn oidc_cfg(kit: &Kit, dir: &Path) -> String {
     let path = dir.join("oidc.cfg");
     std::fs::write(&path, cfg).unwrap();
     path.display().to_string()
-}
-
-fn browser_env(kit: &Kit) -> Vec<(&'static str, String)> {
-    vec![
-        ("KIT_PYTHON", Path::new(kit.get("RUCIO_VENV")).join("bin/python").display().to_string()),
-        (
-            "BROWSER_LOGIN",
-            Path::new(kit.get("RUCIO_BASE")).join("lib/browser_login.py").display().to_string(),
-        ),
-        ("OIDC_LOGIN", kit.get("OIDC_LOGIN").to_owned()),
-        ("OIDC_LOGIN_ACCOUNT", kit.get("OIDC_LOGIN_ACCOUNT").to_owned()),
-    ]
 }
 
 #[test]
