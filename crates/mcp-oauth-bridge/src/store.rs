@@ -178,8 +178,15 @@ impl RedisStore {
             redis::aio::ConnectionManager::new_with_config(client, config),
         )
         .await
-        .map_err(|_| StoreError("cannot connect to Redis (timed out): is it running at that URL?".into()))?
-        .map_err(|e| StoreError(format!("cannot connect to Redis ({}): is it running at that URL?", e.kind_description())))?;
+        .map_err(|_| {
+            StoreError("cannot connect to Redis (timed out): is it running at that URL?".into())
+        })?
+        .map_err(|e| {
+            StoreError(format!(
+                "cannot connect to Redis ({}): is it running at that URL?",
+                e.kind_description()
+            ))
+        })?;
         Ok(Self { connection, prefix: prefix.into() })
     }
 

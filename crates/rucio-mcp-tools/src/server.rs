@@ -87,7 +87,12 @@ impl RucioMcpServer {
             .map(|spec| spec.tool.clone())
             .collect();
         Self {
-            inner: Arc::new(Inner { options, tools, backend: Backend::Session(Box::new(session)), metrics }),
+            inner: Arc::new(Inner {
+                options,
+                tools,
+                backend: Backend::Session(Box::new(session)),
+                metrics,
+            }),
         }
     }
 
