@@ -90,27 +90,38 @@ pub async fn require_bearer(
     mut request: Request<Body>,
     next: Next,
 ) -> Response {
-    if token_in_query(request.uri()) {
-        return auth.refuse(&Rejection::IN_QUERY);
-    }
-    let Some(token) = bearer_token(request.headers()) else {
-        let rejection = if request.headers().contains_key(header::AUTHORIZATION) {
-            Rejection::INVALID
-        } else {
-            Rejection::MISSING
-        };
-        return auth.refuse(&rejection);
+    let rejection = if token_in_query(request.uri()) {
+        Rejection::IN_QUERY
+    } else if let Some(token) = bearer_token(request.headers()) {
+        match auth.verifier.verify(token).await {
+            Ok(identity) => {
+                request.extensions_mut().extend(identity);
+                return next.run(request).await;
+            }
+            Err(rejection) => {
+                tracing::debug!(reason = rejection.description, "bearer refused");
+                rejection
+            }
+        }
+    } else if request.headers().contains_key(header::AUTHORIZATION) {
+        Rejection::INVALID
+    } else {
+        Rejection::MISSING
     };
-    match auth.verifier.verify(token).await {
-        Ok(identity) => {
-            request.extensions_mut().extend(identity);
-            next.run(request).await
-        }
-        Err(rejection) => {
-            tracing::debug!(reason = rejection.description, "bearer refused");
-            auth.refuse(&rejection)
-        }
+    let mut response = auth.refuse(&rejection);
+    // A refused POST's body is read (when small) so the connection stays usable for the OAuth
+    // discovery that follows; otherwise the client is told not to reuse it, instead of finding it
+    // closed under its next request.
+    if !drained(request.into_body()).await {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
+    response
+}
+
+/// Reads and drops a request body of at most 64 KiB, briefly; whether it was all read.
+async fn drained(body: Body) -> bool {
+    let read = axum::body::to_bytes(body, 64 * 1024);
+    matches!(tokio::time::timeout(std::time::Duration::from_secs(2), read).await, Ok(Ok(_)))
 }
 
 /// The token of an `Authorization: Bearer …` header (scheme case-insensitive, RFC 7235).
