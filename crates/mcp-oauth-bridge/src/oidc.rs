@@ -3,7 +3,7 @@
 //! Keycloak, INDIGO IAM, ...) plugs into the bridge through [`OidcUpstream`].
 //!
 //! `openidconnect` runs with its default features off (they pull a second reqwest and ring); its
-//! requests go through [`Http`], a small adapter over the bridge's reqwest client that never
+//! requests go through `Http`, a small adapter over the bridge's reqwest client that never
 //! follows redirects, has timeouts and caps response bodies.
 
 use std::borrow::Cow;
