@@ -80,6 +80,7 @@ pub(crate) fn run_action(action: Action, instance: &Instance) -> Result<(), Stri
     match action {
         Action::Up(opts) => {
             if instance.is_running() {
+                crate::redis::ensure(&instance.base, &instance.env_file())?;
                 println!("already running; env file {}", instance.env_file().display());
                 print!("{}", std::fs::read_to_string(instance.env_file()).unwrap_or_default());
                 return Ok(());

@@ -15,7 +15,7 @@ use crate::error::StoreError;
 /// A store operation in progress.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
-/// A key-value store with expiry.
+/// A key-value store with expiry. TTLs beyond 100 years count as 100 years.
 pub trait Store: Send + Sync + 'static {
     /// Sets `key` to `value` for `ttl`.
     fn put<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: Duration) -> StoreFuture<'a, ()>;
@@ -31,6 +31,10 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the store answers (readiness).
     fn ping(&self) -> StoreFuture<'_, ()>;
 }
+
+/// The longest an entry lives: longer TTLs (up to `Duration::MAX`) are cut to it, so no deadline
+/// overflows.
+const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// One process's store: a map behind a mutex, swept of expired entries as it grows.
 #[derive(Debug, Default)]
@@ -75,13 +79,17 @@ impl MemoryStore {
     }
 }
 
+fn deadline(now: Instant, ttl: Duration) -> Instant {
+    now + ttl.min(MAX_TTL)
+}
+
 fn ready<'a, T: Send + 'a>(value: T) -> StoreFuture<'a, T> {
     Box::pin(std::future::ready(Ok(value)))
 }
 
 impl Store for MemoryStore {
     fn put<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: Duration) -> StoreFuture<'a, ()> {
-        self.with(|entries, now| entries.insert(key, value, now + ttl, now));
+        self.with(|entries, now| entries.insert(key, value, deadline(now, ttl), now));
         ready(())
     }
 
@@ -101,7 +109,7 @@ impl Store for MemoryStore {
             if entries.live(key, now).is_some() {
                 return false;
             }
-            entries.insert(key, Vec::new(), now + ttl, now);
+            entries.insert(key, Vec::new(), deadline(now, ttl), now);
             true
         }))
     }
@@ -113,7 +121,7 @@ impl Store for MemoryStore {
                 *value = count.to_be_bytes().to_vec();
                 return count;
             }
-            entries.insert(key, 1u64.to_be_bytes().to_vec(), now + window, now);
+            entries.insert(key, 1u64.to_be_bytes().to_vec(), deadline(now, window), now);
             1
         }))
     }
@@ -162,7 +170,13 @@ impl KindDescription for redis::RedisError {
     }
 }
 
+/// The longest a store call (or the connection attempt of `connect`, or one reconnection
+/// attempt) waits for Redis.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
+/// The pause between reconnection attempts, at most. Without it redis 0.32's backoff (a 1 s base
+/// times the "factor" 100, capped at 60 s) leaves a replica waiting up to two minutes after a
+/// Redis restart before it reconnects.
+const REDIS_RETRY_MAX_DELAY_MS: u64 = 500;
 
 impl RedisStore {
     /// Connects to `url` (`redis://[:password@]host:port/db`, or `rediss://` for TLS).
@@ -172,7 +186,8 @@ impl RedisStore {
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(REDIS_TIMEOUT)
             .set_response_timeout(REDIS_TIMEOUT)
-            .set_number_of_retries(2);
+            .set_number_of_retries(2)
+            .set_max_delay(REDIS_RETRY_MAX_DELAY_MS);
         let connection = tokio::time::timeout(
             REDIS_TIMEOUT * 2,
             redis::aio::ConnectionManager::new_with_config(client, config),
@@ -196,12 +211,23 @@ impl RedisStore {
 
     async fn query<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, StoreError> {
         let mut connection = self.connection.clone();
-        cmd.query_async(&mut connection).await.map_err(|e| redis_error(&e))
+        bounded(cmd.query_async(&mut connection)).await
     }
 }
 
+/// A Redis call, given up after `REDIS_TIMEOUT`: while Redis is away a call waits for the
+/// manager's reconnection, which the manager's own timeouts do not bound.
+async fn bounded<T>(call: impl Future<Output = redis::RedisResult<T>>) -> Result<T, StoreError> {
+    match tokio::time::timeout(REDIS_TIMEOUT, call).await {
+        Ok(result) => result.map_err(|e| redis_error(&e)),
+        Err(_) => Err(StoreError("Redis: timed out".into())),
+    }
+}
+
+/// A TTL in milliseconds for `PX`: at least 1 (Redis refuses 0), at most `MAX_TTL` (Redis refuses
+/// expiry times that overflow).
 fn millis(ttl: Duration) -> u64 {
-    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+    u64::try_from(ttl.min(MAX_TTL).as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
 impl Store for RedisStore {
@@ -251,8 +277,7 @@ impl Store for RedisStore {
                 .arg("NX")
                 .ignore();
             let mut connection = self.connection.clone();
-            let (count,): (u64,) =
-                pipe.query_async(&mut connection).await.map_err(|e| redis_error(&e))?;
+            let (count,): (u64,) = bounded(pipe.query_async(&mut connection)).await?;
             Ok(count)
         })
     }

@@ -17,7 +17,9 @@ pub struct Kit {
 impl Kit {
     /// Loads the running server's env file; fails (never skips) when there is none.
     pub fn load() -> Self {
-        let path = std::env::var_os("RUCIO_TEST_ENV").map(PathBuf::from).unwrap_or_else(|| {
+        // A relative RUCIO_TEST_ENV means the workspace root's, not the test's own directory.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let path = std::env::var_os("RUCIO_TEST_ENV").map(|p| root.join(p)).unwrap_or_else(|| {
             let target = std::env::var_os("CARGO_TARGET_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
