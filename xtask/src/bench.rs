@@ -7,10 +7,14 @@
 //!   `target/bench/stdio.json`.
 //! - `http`: both servers in shared-secret HTTP mode, loaded by the Rust generator `mcp-loadgen`
 //!   (`tests/loadgen`); see [`http`]. Figures in `target/bench/http.json`.
+//! - `bridge`: both servers in OIDC bridge mode: `rucio_token_info` under load, the full login time
+//!   and a criterion micro-bench of the token check; see [`bridge`]. Figures in
+//!   `target/bench/bridge.json`.
 //!
 //! Either way the figures land on stdout as a markdown table, the servers' stderr in
 //! `target/bench/logs/`.
 
+mod bridge;
 mod http;
 
 use std::path::PathBuf;
@@ -31,6 +35,8 @@ pub(crate) enum Suite {
     Stdio,
     /// Throughput, latency and memory over streamable HTTP (shared-secret mode), many sessions
     Http,
+    /// OIDC bridge mode: token_info throughput, full login time, token check micro-bench
+    Bridge,
 }
 
 #[derive(Args)]
@@ -46,12 +52,15 @@ pub(crate) struct BenchArgs {
     calls: u32,
     #[command(flatten)]
     http: http::HttpArgs,
+    #[command(flatten)]
+    bridge: bridge::BridgeArgs,
 }
 
 pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
     match args.suite {
         Suite::Stdio => run_stdio(args),
         Suite::Http => http::run(&args.http),
+        Suite::Bridge => bridge::run(&args.bridge),
     }
 }
 

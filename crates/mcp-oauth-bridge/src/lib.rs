@@ -39,6 +39,8 @@ pub use metrics::{BridgeMetrics, Outcome};
 pub use oidc::{OidcUpstream, OidcUpstreamConfig};
 pub use seal::{KeySet, Purpose};
 pub use store::{MemoryStore, RedisStore, Store, StoreFuture};
+#[doc(hidden)]
+pub use tokens::bench_support;
 pub use tokens::{Identity, TokenRejection, TokenVerifier};
 pub use upstream::{LoginStart, Progress, Upstream, UpstreamFuture, UpstreamGrant};
 

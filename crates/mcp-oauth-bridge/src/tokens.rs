@@ -259,3 +259,51 @@ impl TokenVerifier {
         }
     }
 }
+
+/// For the crate's benches only (`benches/token.rs`): an access token as the bridge mints it, and
+/// the verifier a resource server builds, without a running bridge. Not part of the API.
+#[doc(hidden)]
+pub mod bench_support {
+    use std::sync::Arc;
+
+    use super::{AccessClaims, TokenVerifier, now};
+    use crate::seal::{KeySet, Purpose};
+
+    /// An access token for `site` and `audience` carrying `upstream_token`, valid `ttl_secs`.
+    ///
+    /// # Panics
+    /// If sealing fails (no key, or the system's random source fails).
+    #[allow(clippy::expect_used)]
+    pub fn mint_access_token(
+        keys: &KeySet,
+        site: &str,
+        audience: &str,
+        upstream_token: &str,
+        ttl_secs: i64,
+    ) -> String {
+        let issued_at = now();
+        let claims = AccessClaims {
+            subject: "bench-user".to_owned(),
+            site: site.to_owned(),
+            client_id: "mcp-dcr.bench-client-0123456789abcdef".to_owned(),
+            audience: audience.to_owned(),
+            scope: None,
+            issued_at,
+            expires_at: issued_at + ttl_secs,
+            upstream_token: upstream_token.to_owned().into(),
+            upstream_expires_at: Some(issued_at + ttl_secs),
+        };
+        keys.seal(Purpose::AccessToken, &claims).expect("sealing an access token")
+    }
+
+    /// The verifier of `site`'s access tokens for `audience` (its metadata URL is a dummy).
+    pub fn verifier_for(keys: Arc<KeySet>, site: &str, audience: &str) -> TokenVerifier {
+        TokenVerifier::new(
+            keys,
+            site.to_owned(),
+            audience.to_owned(),
+            "http://127.0.0.1/.well-known/oauth-protected-resource".to_owned(),
+            None,
+        )
+    }
+}
