@@ -13,14 +13,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use openidconnect::core::{
-    CoreClient, CoreGrantType, CoreIdToken, CoreProviderMetadata, CoreResponseType,
-    CoreTokenResponse,
+    CoreClient, CoreGrantType, CoreIdToken, CoreJsonWebKeySet, CoreProviderMetadata,
+    CoreResponseType, CoreTokenResponse,
 };
 use openidconnect::{
     AccessToken, AccessTokenHash, AsyncHttpClient, AuthenticationFlow, AuthorizationCode, ClientId,
-    ClientSecret, CsrfToken, DiscoveryError, EndpointMaybeSet, EndpointNotSet, EndpointSet,
-    HttpRequest, HttpResponse, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, TokenResponse,
+    ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, HttpRequest,
+    HttpResponse, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    RefreshToken, RequestTokenError, Scope, TokenResponse,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -76,6 +76,8 @@ pub struct OidcUpstream {
     extra_auth_params: Vec<(String, String)>,
     userinfo: Option<Url>,
     can_refresh: bool,
+    /// Whether the authorization request asks for the `openid` scope.
+    openid_scope: bool,
 }
 
 impl std::fmt::Debug for OidcUpstream {
@@ -105,27 +107,23 @@ impl OidcUpstream {
             return Err(invalid("must be an http(s) URL".into()));
         }
         let http = Http::new()?;
-        // `Url` adds a slash to a bare host; the metadata's issuer may or may not have it.
-        let mut candidates = vec![issuer_text.to_owned()];
-        if config.issuer.path() == "/" {
-            candidates.insert(0, issuer_text.trim_end_matches('/').to_owned());
-        }
-        let work = async {
-            let mut last = None;
-            for candidate in &candidates {
-                let url = IssuerUrl::new(candidate.clone()).map_err(|e| invalid(e.to_string()))?;
-                match CoreProviderMetadata::discover_async(url, &http).await {
-                    Ok(metadata) => return Ok(metadata),
-                    Err(e @ DiscoveryError::Validation(_)) => last = Some(e),
-                    Err(e) => return Err(invalid(discovery_error(&e))),
-                }
-            }
-            Err(invalid(last.map(|e| discovery_error(&e)).unwrap_or_default()))
-        };
-        let metadata = tokio::time::timeout(DISCOVERY_TIMEOUT, work)
-            .await
-            .map_err(|_| invalid(format!("discovery timed out after {DISCOVERY_TIMEOUT:?}")))??;
+        let metadata =
+            tokio::time::timeout(DISCOVERY_TIMEOUT, fetch_metadata(&http, &config.issuer))
+                .await
+                .map_err(|_| invalid(format!("discovery timed out after {DISCOVERY_TIMEOUT:?}")))?
+                .map_err(invalid)?;
+        Self::from_metadata(config, metadata, http)
+    }
 
+    /// The upstream of discovered metadata (with its keys).
+    fn from_metadata(
+        config: OidcUpstreamConfig,
+        metadata: CoreProviderMetadata,
+        http: Http,
+    ) -> Result<Self, ConfigError> {
+        let issuer_text = config.issuer.as_str();
+        let invalid =
+            |what: String| ConfigError::Invalid(format!("OIDC issuer {issuer_text}: {what}"));
         if metadata.token_endpoint().is_none() {
             return Err(invalid("the provider's metadata has no token endpoint".into()));
         }
@@ -143,12 +141,18 @@ impl OidcUpstream {
             .is_none_or(|g| g.is_empty() || g.contains(&CoreGrantType::RefreshToken));
         let issuer = metadata.issuer().as_str().to_owned();
         let userinfo = metadata.userinfo_endpoint().map(|u| u.url().clone());
+        let metadata_scopes: Option<Vec<String>> =
+            metadata.scopes_supported().map(|s| s.iter().map(|s| s.as_str().to_owned()).collect());
         let client = CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(config.client_id),
             config.client_secret.map(|s| ClientSecret::new(s.expose_secret().to_owned())),
         );
         let mut scopes = config.scopes;
+        // `openid` is asked for unless the provider lists its scopes without it (DiracX refuses
+        // unknown scopes) and the configuration does not name it.
+        let openid_scope = scopes.iter().any(|s| s == "openid")
+            || metadata_scopes.is_none_or(|s| s.iter().any(|s| s == "openid"));
         scopes.retain(|s| s != "openid"); // openidconnect always asks for it
         Ok(Self {
             client,
@@ -160,6 +164,7 @@ impl OidcUpstream {
             extra_auth_params: config.extra_auth_params,
             userinfo,
             can_refresh,
+            openid_scope,
         })
     }
 
@@ -186,7 +191,10 @@ impl OidcUpstream {
         for (name, value) in &self.extra_auth_params {
             request = request.add_extra_param(name.clone(), value.clone());
         }
-        let (url, _state, nonce) = request.url();
+        let (mut url, _state, nonce) = request.url();
+        if !self.openid_scope {
+            drop_openid_scope(&mut url);
+        }
         let pending = Pending {
             pkce_verifier: verifier.secret().clone(),
             nonce: nonce.secret().clone(),
@@ -378,6 +386,104 @@ impl Upstream for OidcUpstream {
     }
 }
 
+/// Removes `openid` from the `scope` parameter of an authorization URL (and the parameter when
+/// nothing is left), keeping every other parameter as it is.
+fn drop_openid_scope(url: &mut Url) {
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .into_owned()
+        .filter_map(|(name, value)| {
+            if name != "scope" {
+                return Some((name, value));
+            }
+            let scopes: Vec<&str> = value.split(' ').filter(|s| *s != "openid").collect();
+            (!scopes.is_empty()).then(|| (name, scopes.join(" ")))
+        })
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+}
+
+/// The signing algorithms an ID token may use when the metadata does not say: the asymmetric ones
+/// `openidconnect` verifies.
+const DEFAULT_ID_TOKEN_ALGS: [&str; 9] =
+    ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
+
+/// OIDC discovery: the provider's metadata and keys, read leniently where a provider omits what
+/// this client does not need. `openidconnect`'s own discovery requires `subject_types_supported`
+/// and `id_token_signing_alg_values_supported`, which DiracX does not publish, and drops keys
+/// labelled with the fully-specified algorithm name `Ed25519` (RFC 9864), which DiracX uses.
+async fn fetch_metadata(http: &Http, issuer: &Url) -> Result<CoreProviderMetadata, String> {
+    let base = issuer.as_str().trim_end_matches('/');
+    let url = format!("{base}/.well-known/openid-configuration");
+    let doc = get_json(http, &url).await.map_err(|e| format!("discovery failed: {e}"))?;
+    let metadata = metadata_from_json(doc)?;
+    // The metadata must name the configured issuer (OIDC Discovery 4.3); `Url` adds a slash to a
+    // bare host, which the provider's issuer may or may not have.
+    let named = metadata.issuer().as_str();
+    if named != issuer.as_str() && !(issuer.path() == "/" && named == base) {
+        return Err(format!("its metadata names another issuer: {}", quote(named)));
+    }
+    let jwks_url = metadata.jwks_uri().url().to_string();
+    let jwks = get_json(http, &jwks_url)
+        .await
+        .map_err(|e| format!("its signing keys cannot be read: {e}"))?;
+    Ok(metadata.set_jwks(jwks_from_json(jwks)?))
+}
+
+fn metadata_from_json(mut doc: serde_json::Value) -> Result<CoreProviderMetadata, String> {
+    let Some(fields) = doc.as_object_mut() else {
+        return Err("its metadata is not a JSON object".into());
+    };
+    fields.entry("subject_types_supported").or_insert_with(|| serde_json::json!(["public"]));
+    match fields.get_mut("id_token_signing_alg_values_supported") {
+        Some(serde_json::Value::Array(algs)) => algs.iter_mut().for_each(eddsa_name),
+        _ => {
+            fields.insert(
+                "id_token_signing_alg_values_supported".into(),
+                serde_json::json!(DEFAULT_ID_TOKEN_ALGS),
+            );
+        }
+    }
+    serde_json::from_value(doc).map_err(|e| format!("its metadata cannot be parsed: {e}"))
+}
+
+fn jwks_from_json(mut doc: serde_json::Value) -> Result<CoreJsonWebKeySet, String> {
+    if let Some(keys) = doc.get_mut("keys").and_then(serde_json::Value::as_array_mut) {
+        for key in keys {
+            if key.get("kty").and_then(serde_json::Value::as_str) == Some("OKP")
+                && let Some(alg) = key.get_mut("alg")
+            {
+                eddsa_name(alg);
+            }
+        }
+    }
+    serde_json::from_value(doc).map_err(|e| format!("its signing keys cannot be parsed: {e}"))
+}
+
+/// `Ed25519` (RFC 9864's name) as `EdDSA`, the name `openidconnect` knows.
+fn eddsa_name(alg: &mut serde_json::Value) {
+    if alg.as_str() == Some("Ed25519") {
+        *alg = serde_json::Value::String("EdDSA".into());
+    }
+}
+
+/// A JSON document from the provider (2xx only, size-capped, no redirects).
+async fn get_json(http: &Http, url: &str) -> Result<serde_json::Value, String> {
+    let response = http
+        .client
+        .get(url)
+        .header(http::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| request_error(&e))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!("HTTP {status} from {url}"));
+    }
+    let body = read_body(response).await.map_err(|e| e.to_string())?;
+    serde_json::from_slice(&body).map_err(|_| format!("{url} did not answer with JSON"))
+}
+
 fn grant(
     subject: String,
     response: &CoreTokenResponse,
@@ -446,20 +552,6 @@ fn token_error(
             "{provider} failed the token request: {}",
             quote(&text)
         )),
-    }
-}
-
-fn discovery_error(e: &DiscoveryError<HttpError>) -> String {
-    match e {
-        DiscoveryError::Request(e) => format!("discovery failed: {e}"),
-        DiscoveryError::Response(status, _, what) => {
-            format!("discovery failed: HTTP {status} ({})", quote(what))
-        }
-        DiscoveryError::Parse(e) => format!("its metadata or keys cannot be parsed: {e}"),
-        DiscoveryError::Validation(what) => format!("its metadata is not valid: {}", quote(what)),
-        DiscoveryError::UrlParse(e) => format!("invalid URL: {e}"),
-        DiscoveryError::Other(what) => format!("discovery failed: {}", quote(what)),
-        _ => "discovery failed".into(),
     }
 }
 
@@ -544,5 +636,156 @@ impl<'c> AsyncHttpClient<'c> for Http {
             *out.headers_mut() = headers;
             Ok(out)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use openidconnect::core::{
+        CoreEdDsaPrivateSigningKey, CoreIdTokenClaims, CoreJwsSigningAlgorithm,
+    };
+    use openidconnect::{JsonWebKeyId, PrivateSigningKey as _};
+    use serde_json::json;
+
+    use super::*;
+
+    /// The Ed25519 private key of RFC 8410, section 10.3.
+    const ED25519_PEM: &str = "-----BEGIN PRIVATE KEY-----\n\
+        MC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n\
+        -----END PRIVATE KEY-----\n";
+    const ISSUER: &str = "https://dirac.example.org";
+
+    fn signing_key() -> CoreEdDsaPrivateSigningKey {
+        CoreEdDsaPrivateSigningKey::from_ed25519_pem(
+            ED25519_PEM,
+            Some(JsonWebKeyId::new("k1".into())),
+        )
+        .unwrap()
+    }
+
+    /// DiracX 0.7.0's metadata and keys, as it publishes them.
+    fn diracx_like() -> OidcUpstream {
+        let metadata = metadata_from_json(json!({
+            "issuer": ISSUER,
+            "token_endpoint": format!("{ISSUER}/api/auth/token"),
+            "userinfo_endpoint": format!("{ISSUER}/api/auth/userinfo"),
+            "authorization_endpoint": format!("{ISSUER}/api/auth/authorize"),
+            "jwks_uri": format!("{ISSUER}/.well-known/jwks.json"),
+            "grant_types_supported": ["authorization_code", "urn:ietf:params:oauth:grant-type:device_code"],
+            "scopes_supported": ["vo:testvo", "group:user"],
+            "response_types_supported": ["code"],
+            "token_endpoint_auth_signing_alg_values_supported": ["RS256", "Ed25519"],
+            "token_endpoint_auth_methods_supported": ["none"],
+            "code_challenge_methods_supported": ["S256"],
+        }))
+        .unwrap();
+        let mut key = serde_json::to_value(signing_key().as_verification_key()).unwrap();
+        key["alg"] = "Ed25519".into();
+        key["key_ops"] = json!(["sign", "verify"]);
+        let jwks = jwks_from_json(json!({ "keys": [key] })).unwrap();
+        assert_eq!(jwks.keys().len(), 1, "the key labelled Ed25519 is kept");
+        let config = OidcUpstreamConfig {
+            issuer: Url::parse(ISSUER).unwrap(),
+            client_id: "myDIRACClientID".into(),
+            client_secret: None,
+            scopes: vec!["vo:testvo".into(), "group:user".into()],
+            display_name: "DiracX".into(),
+            subject_claim: Some("preferred_username".into()),
+            extra_auth_params: vec![("audience".into(), "dirac".into())],
+        };
+        OidcUpstream::from_metadata(config, metadata.set_jwks(jwks), Http::new().unwrap()).unwrap()
+    }
+
+    fn id_token(nonce: &str, access_token: &AccessToken) -> CoreIdToken {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let claims: CoreIdTokenClaims = serde_json::from_value(json!({
+            "iss": ISSUER,
+            "aud": "myDIRACClientID",
+            "sub": "testvo:0a11ce00",
+            "preferred_username": "alice",
+            "nonce": nonce,
+            "iat": now,
+            "exp": now + 600,
+        }))
+        .unwrap();
+        CoreIdToken::new(
+            claims,
+            &signing_key(),
+            CoreJwsSigningAlgorithm::EdDsa,
+            Some(access_token),
+            None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn lenient_metadata_and_ed25519_keys() {
+        let upstream = diracx_like();
+        assert!(!upstream.can_refresh(), "the metadata lists no refresh_token grant");
+        assert!(!upstream.openid_scope, "the provider lists its scopes without openid");
+
+        // Without the renaming, openidconnect drops the key.
+        let mut key = serde_json::to_value(signing_key().as_verification_key()).unwrap();
+        key["alg"] = "Ed25519".into();
+        let raw: CoreJsonWebKeySet = serde_json::from_value(json!({ "keys": [key] })).unwrap();
+        assert!(raw.keys().is_empty());
+    }
+
+    #[test]
+    fn eddsa_id_token_is_verified() {
+        let upstream = diracx_like();
+        let access = AccessToken::new("at".into());
+        let token = id_token("n1", &access);
+        let subject = upstream.verified_subject(&token, &access, &Nonce::new("n1".into())).unwrap();
+        assert_eq!(subject, "alice");
+
+        match upstream.verified_subject(&token, &access, &Nonce::new("n2".into())) {
+            Err(UpstreamError::Refused(text)) => assert!(text.contains("ID token"), "{text}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        let other_access = AccessToken::new("another".into());
+        assert!(matches!(
+            upstream.verified_subject(&token, &other_access, &Nonce::new("n1".into())),
+            Err(UpstreamError::Refused(_))
+        ));
+        // A tampered signature is refused.
+        let mut forged = token.to_string();
+        forged.replace_range(forged.len() - 4.., "AAAA");
+        let forged: CoreIdToken = forged.parse().unwrap();
+        assert!(matches!(
+            upstream.verified_subject(&forged, &access, &Nonce::new("n1".into())),
+            Err(UpstreamError::Refused(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn authorization_url_without_openid() {
+        let upstream = diracx_like();
+        let callback = Url::parse("http://127.0.0.1:9/callback").unwrap();
+        let LoginStart::Redirect { url, pending } = upstream.begin(&callback, "st").await.unwrap()
+        else {
+            panic!("an OIDC upstream redirects");
+        };
+        assert!(url.as_str().starts_with(&format!("{ISSUER}/api/auth/authorize?")));
+        let params: std::collections::HashMap<String, String> =
+            url.query_pairs().into_owned().collect();
+        assert_eq!(params["scope"], "vo:testvo group:user");
+        assert_eq!(params["state"], "st");
+        assert_eq!(params["audience"], "dirac");
+        assert_eq!(params["code_challenge_method"], "S256");
+        assert_eq!(params["redirect_uri"], callback.as_str());
+        assert_eq!(params["nonce"], pending["nonce"].as_str().unwrap());
+    }
+
+    #[test]
+    fn openid_dropped_from_scope_only() {
+        let mut url = Url::parse("https://idp.example/auth?x=1&scope=openid+a+b&state=s").unwrap();
+        drop_openid_scope(&mut url);
+        assert_eq!(url.query(), Some("x=1&scope=a+b&state=s"));
+        let mut url = Url::parse("https://idp.example/auth?scope=openid&state=s").unwrap();
+        drop_openid_scope(&mut url);
+        assert_eq!(url.query(), Some("state=s"));
     }
 }

@@ -68,12 +68,13 @@ impl Browser {
         (status, location, response.text().await.unwrap())
     }
 
-    /// Logs in as `login` from the authorization URL; returns the callback's query pairs.
-    async fn login(&mut self, start: &Url, login: &str) -> Vec<(String, String)> {
+    /// Logs in as `login` from the authorization URL; returns the query of the redirect to
+    /// `callback` (which is not called).
+    async fn login(&mut self, start: &Url, callback: &str, login: &str) -> Vec<(String, String)> {
         let mut url = start.to_string();
         let mut posted = false;
         for _ in 0..20 {
-            if url.starts_with(CALLBACK) {
+            if url.starts_with(callback) {
                 return Url::parse(&url).unwrap().query_pairs().into_owned().collect();
             }
             let (status, location, body) = self.send(self.http.get(&url)).await;
@@ -123,7 +124,7 @@ async fn code_flow_refresh_and_replay() {
     // The pending state is kept server-side: it holds the verifier, never the challenge alone.
     assert!(pending["pkce_verifier"].as_str().is_some_and(|v| v.len() >= 43));
 
-    let query = Browser::new().login(&url, "alice").await;
+    let query = Browser::new().login(&url, CALLBACK, "alice").await;
     assert!(query.iter().any(|(k, v)| k == "state" && v == "bridge-state-1"));
 
     let Progress::Done(grant) = upstream.complete(&pending, Some(&query)).await.unwrap() else {
@@ -155,7 +156,7 @@ async fn id_token_with_another_nonce_is_refused() {
     else {
         panic!("an OIDC upstream redirects");
     };
-    let query = Browser::new().login(&url, "bob").await;
+    let query = Browser::new().login(&url, CALLBACK, "bob").await;
     pending["nonce"] = "another-nonce".into();
     match upstream.complete(&pending, Some(&query)).await {
         Err(UpstreamError::Refused(text)) => assert!(text.contains("ID token"), "{text}"),
