@@ -156,9 +156,14 @@ struct HttpArgs {
     /// Seconds a shutdown (SIGTERM, Ctrl-C) waits for running tool calls [default: 30]
     #[arg(long, value_name = "SECONDS")]
     shutdown_grace: Option<u64>,
-    /// Seconds without requests after which an MCP session is closed [default: 1800]
+    /// Seconds without requests after which an MCP session is forgotten [default: 1800]
     #[arg(long, value_name = "SECONDS")]
     session_idle_timeout: Option<u64>,
+    /// Seconds without requests or open streams after which an MCP session sleeps: it keeps a
+    /// few hundred bytes instead of its worker and wakes unnoticed at its next request
+    /// [default: 60]
+    #[arg(long, value_name = "SECONDS")]
+    session_sleep_after: Option<u64>,
     #[command(flatten)]
     bridge: BridgeArgs,
 }
@@ -235,7 +240,7 @@ impl HttpArgs {
     /// The HTTP options given, for the error when they come with stdio.
     fn given(&self) -> Vec<&'static str> {
         let mut given = Vec::new();
-        let flags: [(&'static str, bool); 10] = [
+        let flags: [(&'static str, bool); 11] = [
             ("--shared-secret", self.shared_secret.is_some() || self.shared_secret_file.is_some()),
             ("--host", self.host.is_some()),
             ("--port", self.port.is_some()),
@@ -246,6 +251,7 @@ impl HttpArgs {
             ("--metrics-host", self.metrics_host.is_some()),
             ("--shutdown-grace", self.shutdown_grace.is_some()),
             ("--session-idle-timeout", self.session_idle_timeout.is_some()),
+            ("--session-sleep-after", self.session_sleep_after.is_some()),
         ];
         for (flag, present) in flags {
             if present {
@@ -307,9 +313,17 @@ impl HttpArgs {
         if let Some(idle) = self.session_idle_timeout {
             options.session_idle_timeout = Duration::from_secs(idle.max(1));
         }
+        if let Some(sleep) = self.session_sleep_after {
+            options.session_sleep_after = Duration::from_secs(sleep.max(1));
+        }
         Ok(options)
     }
 }
+
+/// jemalloc, with its background threads, returns freed memory to the system within seconds;
+/// glibc's malloc kept the memory of ended MCP sessions for the life of the process.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
@@ -496,7 +510,10 @@ async fn serve_http(
     }
     let verifier = Arc::new(SharedSecret::new(secret, "rucio-mcp"));
     let backend = server.clone();
+    let tool_list = server.tool_list();
     let site_mount = Site::new(site, server)
+        .with_tool_list(&tool_list)
+        .map_err(|e| format!("cannot serialize the tool list: {e}"))?
         .with_description(format!("Rucio ({site}), as this server's own Rucio identity"))
         .with_verifier(verifier, SiteAccess::SharedSecret)
         .with_readiness(Arc::new(move || {
@@ -590,8 +607,11 @@ async fn serve_bridge(args: &ServeArgs) -> Result<(), String> {
         tracing::info!(site = %name, config = %resolved.source, rucio = %resolved.config.rucio_host, "site {name}");
         let backend = tools.clone();
         let store = store.clone();
+        let tool_list = tools.tool_list();
         server = server.site(
             Site::new(&name, tools)
+                .with_tool_list(&tool_list)
+                .map_err(|e| format!("cannot serialize the tool list: {e}"))?
                 .with_description(format!("Rucio ({name}), as each signed-in user"))
                 .with_oauth(&bridge)
                 .with_readiness(Arc::new(move || {

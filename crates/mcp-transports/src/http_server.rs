@@ -22,6 +22,7 @@ use crate::health::{self, Readiness};
 use crate::landing::LandingPage;
 use crate::layers::{self, HostPolicy, InFlight, PeerAddr, TrustedProxies};
 use crate::metrics::{self, HttpMetrics, ProcessCollector};
+use crate::sessions::SessionTimes;
 use crate::{Site, TransportError};
 
 /// How the HTTP server runs; `Default` gives safe values for everything but the addresses.
@@ -40,8 +41,11 @@ pub struct HttpOptions {
     pub max_concurrent_requests: usize,
     /// How long shutdown waits for running calls.
     pub shutdown_grace: Duration,
-    /// An MCP session without requests for this long is closed.
+    /// An MCP session without requests for this long is forgotten (the client initializes again).
     pub session_idle_timeout: Duration,
+    /// An MCP session without requests or open streams for this long is put to sleep: it keeps
+    /// only its client's `initialize` parameters and wakes at its next request.
+    pub session_sleep_after: Duration,
     /// Where `/metrics` is served; `None`: not at all.
     pub metrics_listen: Option<SocketAddr>,
 }
@@ -58,6 +62,7 @@ impl Default for HttpOptions {
             max_concurrent_requests: 1024,
             shutdown_grace: Duration::from_secs(30),
             session_idle_timeout: Duration::from_secs(30 * 60),
+            session_sleep_after: Duration::from_secs(60),
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9001))),
         }
     }
@@ -152,6 +157,10 @@ impl HttpServer {
                 })
                 .collect(),
         });
+        let session_times = SessionTimes {
+            sleep_after: options.session_sleep_after.min(options.session_idle_timeout),
+            expire_after: options.session_idle_timeout,
+        };
         let mut readiness = Readiness::default();
         let mut guarded = Router::new();
         let mut public = Router::new();
@@ -160,7 +169,7 @@ impl HttpServer {
                 readiness.add(&site.name, check.clone());
             }
             let (site_routes, public_routes) =
-                site.into_routers(rmcp_config.clone(), options.session_idle_timeout);
+                site.into_routers(rmcp_config.clone(), session_times);
             guarded = guarded.merge(site_routes);
             if let Some(routes) = public_routes {
                 public = public.merge(routes);

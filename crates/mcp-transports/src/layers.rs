@@ -380,7 +380,7 @@ pub async fn json_rpc_errors(request: Request<Body>, next: Next) -> Response {
         }
     };
     // Only the envelope is read (the rest is skipped, not built): rmcp parses the message itself.
-    let id = match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+    let envelope = match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'[') => {
             if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
                 return json_rpc_error(-32700, "Parse error: the body is not JSON", None);
@@ -399,7 +399,7 @@ pub async fn json_rpc_errors(request: Request<Body>, next: Next) -> Response {
                     None,
                 );
             }
-            Ok(Envelope { jsonrpc, id })
+            Ok(Envelope { jsonrpc, id, .. })
                 if jsonrpc.as_ref().and_then(|v| v.as_str()) != Some("2.0") =>
             {
                 return json_rpc_error(
@@ -408,7 +408,7 @@ pub async fn json_rpc_errors(request: Request<Body>, next: Next) -> Response {
                     id,
                 );
             }
-            Ok(Envelope { id, .. }) => id,
+            Ok(Envelope { id, method, .. }) => JsonRpcEnvelope { id, method },
         },
         _ if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() => {
             return json_rpc_error(-32700, "Parse error: the body is not JSON", None);
@@ -421,7 +421,10 @@ pub async fn json_rpc_errors(request: Request<Body>, next: Next) -> Response {
             );
         }
     };
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let id = envelope.id.clone();
+    let mut request = Request::from_parts(parts, Body::from(bytes));
+    request.extensions_mut().insert(envelope);
+    let response = next.run(request).await;
     // rmcp answers a message it cannot decode (e.g. params of the wrong shape) with 415 and text.
     if response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
         return json_rpc_error(
@@ -433,11 +436,20 @@ pub async fn json_rpc_errors(request: Request<Body>, next: Next) -> Response {
     response
 }
 
-/// The two members of a JSON-RPC message the edge looks at.
+/// The members of a JSON-RPC message the edge looks at.
 #[derive(serde::Deserialize)]
 struct Envelope {
     jsonrpc: Option<serde_json::Value>,
     id: Option<serde_json::Value>,
+    method: Option<String>,
+}
+
+/// A valid JSON-RPC message's id and method, read by [`json_rpc_errors`] and left in the
+/// request's extensions for the layers inside it.
+#[derive(Clone, Debug)]
+pub struct JsonRpcEnvelope {
+    pub id: Option<serde_json::Value>,
+    pub method: Option<String>,
 }
 
 fn json_rpc_error(code: i64, message: &str, id: Option<serde_json::Value>) -> Response {

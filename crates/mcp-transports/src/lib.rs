@@ -19,8 +19,10 @@ mod landing;
 pub mod layers;
 pub mod metrics;
 pub mod oauth;
+pub mod sessions;
 mod site;
 mod stdio;
+mod tool_list;
 
 pub use error::TransportError;
 pub use health::{Readiness, ReadinessCheck};

@@ -1,19 +1,21 @@
 //! A site: one MCP endpoint under `/site/{name}/` with its own tool set (an rmcp handler), its own
 //! backend, its own bearer check and, optionally, routes of its own (the OAuth bridge's).
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use axum::Router;
 use rmcp::ServerHandler;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::model::ListToolsResult;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use std::sync::Arc;
 
 use crate::auth::{BearerAuth, BearerVerifier, require_bearer};
 use crate::health::ReadinessCheck;
 use crate::landing::SiteAccess;
+use crate::sessions::{SessionRecords, SessionTimes, SleepingSessions};
+use crate::tool_list::{self, CachedToolList};
 
-type BuildEndpoint = Box<dyn FnOnce(StreamableHttpServerConfig, Duration) -> Router + Send>;
+type BuildEndpoint = Box<
+    dyn FnOnce(StreamableHttpServerConfig, SessionTimes) -> (Router, Arc<SessionRecords>) + Send,
+>;
 
 /// One site to mount.
 pub struct Site {
@@ -26,6 +28,8 @@ pub struct Site {
     pub(crate) routes: Option<Router>,
     /// Routes that browsers and other origins reach (the OAuth bridge's): Host-checked only.
     pub(crate) public_routes: Option<Router>,
+    /// The serialized `tools/list` result, when the tool list never changes.
+    pub(crate) tool_list: Option<bytes::Bytes>,
 }
 
 impl std::fmt::Debug for Site {
@@ -42,14 +46,15 @@ impl Site {
     {
         let name = name.into();
         let path = format!("/site/{name}");
-        let build: BuildEndpoint = Box::new(move |config, idle| {
-            let mut sessions = LocalSessionManager::default();
-            sessions.session_config.keep_alive = Some(idle);
-            let service =
-                StreamableHttpService::new(move || Ok(handler.clone()), Arc::new(sessions), config);
-            Router::new()
+        let build: BuildEndpoint = Box::new(move |mut config, times| {
+            let (sessions, records) =
+                SleepingSessions::new(times, config.cancellation_token.clone());
+            config.session_store = Some(records.clone());
+            let service = StreamableHttpService::new(move || Ok(handler.clone()), sessions, config);
+            let router = Router::new()
                 .route_service(&path, service.clone())
-                .route_service(&format!("{path}/"), service)
+                .route_service(&format!("{path}/"), service);
+            (router, records)
         });
         Self {
             name,
@@ -60,6 +65,7 @@ impl Site {
             readiness: None,
             routes: None,
             public_routes: None,
+            tool_list: None,
         }
     }
 
@@ -74,6 +80,14 @@ impl Site {
         self.verifier = Some(verifier);
         self.access = access;
         self
+    }
+
+    /// Declares the site's tool list fixed: `tools/list` is then answered from these bytes,
+    /// serialized once, instead of by the handler. The list must be what the handler's
+    /// `list_tools` returns, for every session.
+    pub fn with_tool_list(mut self, list: &ListToolsResult) -> Result<Self, serde_json::Error> {
+        self.tool_list = Some(tool_list::serialize(list)?);
+        Ok(self)
     }
 
     /// Part of `/readyz`: the backend of this site.
@@ -109,15 +123,22 @@ impl Site {
     pub(crate) fn into_routers(
         mut self,
         config: StreamableHttpServerConfig,
-        idle: Duration,
+        times: SessionTimes,
     ) -> (Router, Option<Router>) {
         let public = self.public_routes.take();
-        (self.into_router(config, idle), public)
+        (self.into_router(config, times), public)
     }
 
-    fn into_router(self, config: StreamableHttpServerConfig, idle: Duration) -> Router {
-        let mut endpoint = (self.build)(config, idle)
-            .route_layer(axum::middleware::from_fn(crate::layers::json_rpc_errors));
+    fn into_router(self, config: StreamableHttpServerConfig, times: SessionTimes) -> Router {
+        let (mut endpoint, sessions) = (self.build)(config, times);
+        if let Some(list) = self.tool_list {
+            endpoint = endpoint.route_layer(axum::middleware::from_fn_with_state(
+                CachedToolList::new(list, sessions),
+                tool_list::answer,
+            ));
+        }
+        let mut endpoint =
+            endpoint.route_layer(axum::middleware::from_fn(crate::layers::json_rpc_errors));
         if let Some(verifier) = self.verifier {
             endpoint = endpoint.route_layer(axum::middleware::from_fn_with_state(
                 BearerAuth::new(verifier),

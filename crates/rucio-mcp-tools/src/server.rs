@@ -113,6 +113,12 @@ impl RucioMcpServer {
         self.inner.tools.iter().any(|t| t.name == name)
     }
 
+    /// The `tools/list` answer: the same for every session (it depends only on the options), so
+    /// a transport may serialize it once.
+    pub fn tool_list(&self) -> ListToolsResult {
+        ListToolsResult::with_all_items(self.inner.tools.clone())
+    }
+
     pub fn tools(&self) -> &[Tool] {
         &self.inner.tools
     }
@@ -403,7 +409,7 @@ impl ServerHandler for RucioMcpServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(self.inner.tools.clone()))
+        Ok(self.tool_list())
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

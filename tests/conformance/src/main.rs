@@ -50,7 +50,11 @@ async fn serve(args: Args) -> Result<(), String> {
         metrics_listen: None,
         ..HttpOptions::default()
     };
+    // The fixed tool list is served as rucio-mcp serves its own, so the suite checks that path.
+    let tool_list = rmcp::model::ListToolsResult::with_all_items(conformance_server::tools());
     let site = Site::new(SITE, ConformanceServer::new())
+        .with_tool_list(&tool_list)
+        .map_err(|e| e.to_string())?
         .with_description("The MCP conformance suite's fixtures (no authentication: test build)");
     let listening = HttpServer::new(options, "conformance-server", env!("CARGO_PKG_VERSION"))
         .site(site)

@@ -142,6 +142,13 @@ struct IdleArgs {
     /// Time bound of opening the sessions, in seconds; those open by then are measured
     #[arg(long, default_value_t = 300.0)]
     setup_timeout: f64,
+    /// Seconds to leave the sessions idle after the first reading, before a second one (servers
+    /// that put idle sessions to sleep); 0: no second reading
+    #[arg(long, default_value_t = 0.0)]
+    idle_wait: f64,
+    /// After the idle wait, this many sessions each send `tools/list`, to show they still work
+    #[arg(long, default_value_t = 100)]
+    wake: usize,
 }
 
 fn main() -> ExitCode {
@@ -675,6 +682,29 @@ async fn run_idle(args: IdleArgs) -> Result<Value, String> {
     let rss_open = rss(&pid);
     let alive = stats::status_mb(&pid, "VmRSS").is_some();
 
+    // Left idle for longer, then a few of them woken: they must still answer.
+    let idle_wait = secs(args.idle_wait, "--idle-wait")?;
+    let (mut rss_idle, mut woken, mut wake_tally) = (Value::Null, 0u64, Tally::default());
+    if !idle_wait.is_zero() {
+        tokio::time::sleep(idle_wait).await;
+        rss_idle = rss(&pid);
+        if let Some(conn) = conns.first_mut() {
+            let step = (sessions.len() / args.wake.max(1)).max(1);
+            for session in sessions.iter_mut().step_by(step).take(args.wake) {
+                let sent = Instant::now();
+                match session.call(conn, &endpoint, "tools/list", "", timeout).await {
+                    Ok(_) => {
+                        woken += 1;
+                        let us = sent.elapsed().as_micros();
+                        wake_tally.latencies_us.push(u32::try_from(us).unwrap_or(u32::MAX));
+                    }
+                    Err(failure) => wake_tally.fail(failure),
+                }
+            }
+        }
+        eprintln!("mcp-loadgen: after {:.0} s idle, {woken} sessions answered", args.idle_wait);
+    }
+
     // End them all with DELETE, over the same connections.
     let started_delete = Instant::now();
     let opened = sessions.len();
@@ -739,6 +769,10 @@ async fn run_idle(args: IdleArgs) -> Result<Value, String> {
         "open_errors": open_tally.errors_json(),
         "server_cpu_seconds_opening": server_cpu_open,
         "server_alive_with_sessions": alive,
+        "idle_wait_s": args.idle_wait,
+        "woken": woken,
+        "wake_latency_ms": wake_tally.latency_json(),
+        "wake_errors": wake_tally.errors_json(),
         "sessions_deleted": deleted,
         "delete_seconds": delete_seconds,
         "delete_errors": delete_tally.errors_json(),
@@ -747,6 +781,7 @@ async fn run_idle(args: IdleArgs) -> Result<Value, String> {
         "rss_mb": {
             "idle": rss_before,
             "with_sessions": rss_open,
+            "with_sessions_after_idle_wait": rss_idle,
             "after_delete": rss_deleted,
             "after_delete_late": rss_deleted_late,
         },

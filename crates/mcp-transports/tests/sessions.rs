@@ -1,0 +1,267 @@
+//! Sleeping sessions on a real listener with raw HTTP: an idle session loses its worker and wakes
+//! unnoticed at its next request; open streams and running calls keep it awake; DELETE and the
+//! idle timeout end it for good. And the cached `tools/list`, which answers without waking.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use mcp_transports::{HttpOptions, HttpServer, Site};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, InitializeRequestParams,
+    InitializeResult, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+/// Counts handshakes (a woken session replays one) and has one tool that sleeps `ms`.
+#[derive(Clone, Debug, Default)]
+struct Counting {
+    handshakes: Arc<AtomicUsize>,
+}
+
+impl ServerHandler for Counting {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        self.handshakes.fetch_add(1, Ordering::SeqCst);
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(nap_tools())
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let ms = request.arguments.as_ref().and_then(|a| a.get("ms")).and_then(Value::as_u64);
+        tokio::time::sleep(Duration::from_millis(ms.unwrap_or(0))).await;
+        Ok(CallToolResult::success(vec![ContentBlock::text("slept")]).into())
+    }
+}
+
+struct Server {
+    mcp: String,
+    handshakes: Arc<AtomicUsize>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    http: reqwest::Client,
+}
+
+fn nap_tools() -> ListToolsResult {
+    let schema = json!({"type": "object", "properties": {"ms": {"type": "integer"}}});
+    let Value::Object(schema) = schema else { unreachable!() };
+    ListToolsResult::with_all_items(vec![Tool::new("nap", "Sleeps ms milliseconds", schema)])
+}
+
+async fn start(sleep_after: Duration, idle_timeout: Duration) -> Server {
+    let handler = Counting::default();
+    let handshakes = handler.handshakes.clone();
+    let options = HttpOptions {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        metrics_listen: None,
+        session_sleep_after: sleep_after,
+        session_idle_timeout: idle_timeout,
+        ..HttpOptions::default()
+    };
+    let listening = Site::new("demo", handler).with_tool_list(&nap_tools()).unwrap();
+    let listening = HttpServer::new(options, "demo-mcp", "1.0").site(listening).bind().await;
+    let listening = listening.unwrap();
+    let mcp = format!("http://{}/site/demo", listening.local_addr());
+    let stop = CancellationToken::new();
+    let signal = stop.clone();
+    let task = tokio::spawn(async move {
+        listening.serve(signal.cancelled_owned()).await.unwrap();
+    });
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    Server { mcp, handshakes, stop, task, http }
+}
+
+impl Server {
+    async fn post(&self, session: Option<&str>, body: Value) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(&self.mcp)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            .json(&body);
+        if let Some(id) = session {
+            request = request.header("mcp-session-id", id);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Initializes a session and returns its id.
+    async fn open(&self) -> String {
+        let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "sessions-test", "version": "1"}}});
+        let response = self.post(None, init).await;
+        assert_eq!(response.status(), 200);
+        let id = response.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+        response.bytes().await.unwrap();
+        let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        assert_eq!(self.post(Some(&id), initialized).await.status(), 202);
+        id
+    }
+
+    /// A request in the session: the HTTP status and the JSON-RPC answer, if any.
+    async fn call(&self, id: &str, ms: u64) -> (u16, Option<Value>) {
+        static NEXT_ID: AtomicUsize = AtomicUsize::new(10);
+        let call = json!({"jsonrpc": "2.0", "id": NEXT_ID.fetch_add(1, Ordering::Relaxed), "method": "tools/call",
+            "params": {"name": "nap", "arguments": {"ms": ms}}});
+        let response = self.post(Some(id), call).await;
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let answer = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+            .find(|message| message.get("id").is_some());
+        (status, answer)
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.unwrap();
+    }
+}
+
+fn slept(answer: Option<Value>) -> bool {
+    answer.is_some_and(|a| a["result"]["content"][0]["text"] == "slept")
+}
+
+#[tokio::test]
+async fn an_idle_session_sleeps_and_wakes_at_its_next_request() {
+    let server = start(Duration::from_millis(300), Duration::from_secs(600)).await;
+    let id = server.open().await;
+    let (status, answer) = server.call(&id, 0).await;
+    assert!(status == 200 && slept(answer), "awake call: {status}");
+    assert_eq!(server.handshakes.load(Ordering::SeqCst), 1);
+
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (status, answer) = server.call(&id, 0).await;
+    assert!(status == 200 && slept(answer), "call after sleeping: {status}");
+    assert_eq!(server.handshakes.load(Ordering::SeqCst), 2, "woken by a replayed handshake");
+
+    // Asleep again, then several requests at once wake it once.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let calls = (0..8).map(|_| server.call(&id, 10));
+    for (status, answer) in futures_util::future::join_all(calls).await {
+        assert!(status == 200 && slept(answer), "concurrent call after sleeping: {status}");
+    }
+    assert_eq!(server.handshakes.load(Ordering::SeqCst), 3);
+
+    let delete = server.http.delete(&server.mcp).header("mcp-session-id", &id).send().await;
+    assert!(delete.unwrap().status().is_success());
+    assert_eq!(server.call(&id, 0).await.0, 404, "a deleted session stays deleted");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_running_call_and_an_open_stream_keep_a_session_awake() {
+    let server = start(Duration::from_millis(300), Duration::from_secs(600)).await;
+    let id = server.open().await;
+    let (status, answer) = server.call(&id, 1500).await;
+    assert!(status == 200 && slept(answer), "a call longer than the sleep time: {status}");
+    assert_eq!(server.handshakes.load(Ordering::SeqCst), 1, "never slept during the call");
+
+    let stream = server
+        .http
+        .get(&server.mcp)
+        .header("accept", "text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("mcp-session-id", &id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (status, answer) = server.call(&id, 0).await;
+    assert!(status == 200 && slept(answer), "{status}");
+    assert_eq!(server.handshakes.load(Ordering::SeqCst), 1, "the open stream kept it awake");
+
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (status, answer) = server.call(&id, 0).await;
+    assert!(status == 200 && slept(answer), "{status}");
+    assert_eq!(server.handshakes.load(Ordering::SeqCst), 2, "asleep once the stream closed");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_session_idle_past_the_timeout_is_forgotten() {
+    let server = start(Duration::from_millis(200), Duration::from_millis(700)).await;
+    let id = server.open().await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(server.call(&id, 0).await.0, 404);
+    assert_eq!(server.call("no-such-session", 0).await.0, 404);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn tools_list_is_answered_from_the_cache_without_waking_the_session() {
+    let server = start(Duration::from_millis(300), Duration::from_secs(600)).await;
+    let id = server.open().await;
+    let expected = serde_json::to_value(nap_tools()).unwrap();
+    let list = |id: Value| json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"});
+
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for request_id in [json!(41), json!("req-42")] {
+        let response = server.post(Some(&id), list(request_id.clone())).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "application/json");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["id"], request_id);
+        assert_eq!(answer["result"], expected);
+    }
+    assert_eq!(server.handshakes.load(Ordering::SeqCst), 1, "answered asleep, not woken");
+
+    // What the cache does not answer reaches rmcp, which answers as it always does.
+    assert_eq!(server.post(Some("no-such-session"), list(json!(1))).await.status(), 404);
+    let json_only = server
+        .http
+        .post(&server.mcp)
+        .header("accept", "application/json")
+        .header("mcp-session-id", &id)
+        .json(&list(json!(2)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_only.status(), 406);
+    let by_rmcp = server
+        .http
+        .post(&server.mcp)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("mcp-session-id", &id)
+        .header("mcp-method", "tools/call")
+        .json(&list(json!(4)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_rmcp.status(), 200);
+    assert_eq!(by_rmcp.headers()["content-type"], "text/event-stream");
+    by_rmcp.bytes().await.unwrap();
+    assert_eq!(server.handshakes.load(Ordering::SeqCst), 2, "rmcp woke the session to answer");
+    server.stop().await;
+}
