@@ -196,7 +196,7 @@ impl SleepingSessions {
 }
 
 async fn sweep(sessions: Weak<SleepingSessions>, times: SessionTimes, cancel: CancellationToken) {
-    let every = (times.sleep_after / 4).clamp(Duration::from_millis(250), Duration::from_secs(30));
+    let every = (times.sleep_after / 12).clamp(Duration::from_millis(250), Duration::from_secs(5));
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -72,8 +72,8 @@ const SITE: &str = "custom";
 /// waves); each wait is bounded by this many seconds.
 const MAX_WARMUP: f64 = 60.0;
 /// Seconds the idle sessions are left alone before the second memory reading: past our
-/// default `--session-sleep-after` (60 s), so ours has put them to sleep.
-const IDLE_WAIT_S: f64 = 70.0;
+/// default `--session-sleep-after` (60 s) plus a sweep and the allocator's 10 s decay.
+const IDLE_WAIT_S: f64 = 90.0;
 /// Sessions woken (one `tools/list` each) after the idle wait.
 const WAKE: usize = 100;
 /// Seconds for a server's RSS to settle after start, before the idle figure.
