@@ -21,7 +21,7 @@ use url::Url;
 use crate::health::{self, Readiness};
 use crate::landing::LandingPage;
 use crate::layers::{self, HostPolicy, InFlight, PeerAddr, TrustedProxies};
-use crate::metrics::{self, HttpMetrics, ProcessCollector};
+use crate::metrics::{self, HttpMetrics, ProcessCollector, SessionsCollector};
 use crate::sessions::SessionTimes;
 use crate::{Site, TransportError};
 
@@ -164,12 +164,15 @@ impl HttpServer {
         let mut readiness = Readiness::default();
         let mut guarded = Router::new();
         let mut public = Router::new();
+        let mut sessions = SessionsCollector::default();
         for site in sites {
             if let Some(check) = &site.readiness {
                 readiness.add(&site.name, check.clone());
             }
-            let (site_routes, public_routes) =
+            let name = site.name.clone();
+            let (site_routes, public_routes, records) =
                 site.into_routers(rmcp_config.clone(), session_times);
+            sessions.sites.push((name, records));
             guarded = guarded.merge(site_routes);
             if let Some(routes) = public_routes {
                 public = public.merge(routes);
@@ -192,6 +195,7 @@ impl HttpServer {
         let http_metrics = HttpMetrics::new(site_names);
         http_metrics.register(&mut registry);
         registry.register_collector(Box::new(ProcessCollector::default()));
+        registry.register_collector(Box::new(sessions));
         let in_flight = InFlight::default();
         let app = guarded.merge(probes).fallback(not_found).layer(
             ServiceBuilder::new()

@@ -129,6 +129,38 @@ impl HttpMetrics {
     }
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SessionLabels {
+    site: String,
+    state: &'static str,
+}
+
+/// MCP sessions per site, awake (a worker in memory) and asleep, counted at each scrape.
+#[derive(Debug, Default)]
+pub(crate) struct SessionsCollector {
+    pub(crate) sites: Vec<(String, Arc<crate::sessions::SessionRecords>)>,
+}
+
+impl Collector for SessionsCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let mut family = encoder.encode_descriptor(
+            "mcp_sessions",
+            "MCP sessions by site and state (awake: in memory; asleep: woken at the next request)",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (site, records) in &self.sites {
+            let (awake, asleep) = records.counts();
+            for (state, count) in [("awake", awake), ("asleep", asleep)] {
+                let labels = SessionLabels { site: site.clone(), state };
+                let count = i64::try_from(count).unwrap_or(i64::MAX);
+                ConstGauge::new(count).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Process metrics (resident memory, open file descriptors, uptime), read at each scrape.
 #[derive(Debug)]
 pub struct ProcessCollector {

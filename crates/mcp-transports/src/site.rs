@@ -118,22 +118,27 @@ impl Site {
         &self.name
     }
 
-    /// The site's router: the MCP endpoint behind its bearer check, and its extra routes.
-    /// The site's routers: (behind Host and Origin checks, behind the Host check only).
+    /// The site's routers (behind Host and Origin checks, behind the Host check only) and its
+    /// session records.
     pub(crate) fn into_routers(
         mut self,
         config: StreamableHttpServerConfig,
         times: SessionTimes,
-    ) -> (Router, Option<Router>) {
+    ) -> (Router, Option<Router>, Arc<SessionRecords>) {
         let public = self.public_routes.take();
-        (self.into_router(config, times), public)
+        let (router, sessions) = self.into_router(config, times);
+        (router, public, sessions)
     }
 
-    fn into_router(self, config: StreamableHttpServerConfig, times: SessionTimes) -> Router {
+    fn into_router(
+        self,
+        config: StreamableHttpServerConfig,
+        times: SessionTimes,
+    ) -> (Router, Arc<SessionRecords>) {
         let (mut endpoint, sessions) = (self.build)(config, times);
         if let Some(list) = self.tool_list {
             endpoint = endpoint.route_layer(axum::middleware::from_fn_with_state(
-                CachedToolList::new(list, sessions),
+                CachedToolList::new(list, sessions.clone()),
                 tool_list::answer,
             ));
         }
@@ -145,9 +150,10 @@ impl Site {
                 require_bearer,
             ));
         }
-        match self.routes {
+        let router = match self.routes {
             Some(routes) => endpoint.merge(routes),
             None => endpoint,
-        }
+        };
+        (router, sessions)
     }
 }

@@ -61,6 +61,7 @@ impl ServerHandler for Counting {
 
 struct Server {
     mcp: String,
+    metrics: String,
     handshakes: Arc<AtomicUsize>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
@@ -78,7 +79,7 @@ async fn start(sleep_after: Duration, idle_timeout: Duration) -> Server {
     let handshakes = handler.handshakes.clone();
     let options = HttpOptions {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        metrics_listen: None,
+        metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         session_sleep_after: sleep_after,
         session_idle_timeout: idle_timeout,
         ..HttpOptions::default()
@@ -87,13 +88,14 @@ async fn start(sleep_after: Duration, idle_timeout: Duration) -> Server {
     let listening = HttpServer::new(options, "demo-mcp", "1.0").site(listening).bind().await;
     let listening = listening.unwrap();
     let mcp = format!("http://{}/site/demo", listening.local_addr());
+    let metrics = format!("http://{}/metrics", listening.metrics_addr().unwrap());
     let stop = CancellationToken::new();
     let signal = stop.clone();
     let task = tokio::spawn(async move {
         listening.serve(signal.cancelled_owned()).await.unwrap();
     });
     let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
-    Server { mcp, handshakes, stop, task, http }
+    Server { mcp, metrics, handshakes, stop, task, http }
 }
 
 impl Server {
@@ -140,6 +142,14 @@ impl Server {
         (status, answer)
     }
 
+    /// `mcp_sessions{site="demo",state=…}` from `/metrics`.
+    async fn sessions_gauge(&self, state: &str) -> String {
+        let text = self.http.get(&self.metrics).send().await.unwrap().text().await.unwrap();
+        let key = format!(r#"mcp_sessions{{site="demo",state="{state}"}} "#);
+        let line = text.lines().find_map(|l| l.strip_prefix(key.as_str()));
+        line.unwrap_or("missing").to_owned()
+    }
+
     async fn stop(self) {
         self.stop.cancel();
         self.task.await.unwrap();
@@ -159,8 +169,11 @@ async fn an_idle_session_sleeps_and_wakes_at_its_next_request() {
     assert_eq!(server.handshakes.load(Ordering::SeqCst), 1);
 
     tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(server.sessions_gauge("asleep").await, "1");
+    assert_eq!(server.sessions_gauge("awake").await, "0");
     let (status, answer) = server.call(&id, 0).await;
     assert!(status == 200 && slept(answer), "call after sleeping: {status}");
+    assert_eq!(server.sessions_gauge("awake").await, "1");
     assert_eq!(server.handshakes.load(Ordering::SeqCst), 2, "woken by a replayed handshake");
 
     // Asleep again, then several requests at once wake it once.
