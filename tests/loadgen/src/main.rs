@@ -146,7 +146,8 @@ struct IdleArgs {
     /// that put idle sessions to sleep); 0: no second reading
     #[arg(long, default_value_t = 0.0)]
     idle_wait: f64,
-    /// After the idle wait, this many sessions each send `tools/list`, to show they still work
+    /// After the idle wait, this many sessions each send `ping`, to show they still work (a
+    /// request every server must take to the session itself)
     #[arg(long, default_value_t = 100)]
     wake: usize,
 }
@@ -692,7 +693,7 @@ async fn run_idle(args: IdleArgs) -> Result<Value, String> {
             let step = (sessions.len() / args.wake.max(1)).max(1);
             for session in sessions.iter_mut().step_by(step).take(args.wake) {
                 let sent = Instant::now();
-                match session.call(conn, &endpoint, "tools/list", "", timeout).await {
+                match session.call(conn, &endpoint, "ping", "", timeout).await {
                     Ok(_) => {
                         woken += 1;
                         let us = sent.elapsed().as_micros();

@@ -74,7 +74,7 @@ const MAX_WARMUP: f64 = 60.0;
 /// Seconds the idle sessions are left alone before the second memory reading: past our
 /// default `--session-sleep-after` (60 s) plus a sweep and the allocator's 10 s decay.
 const IDLE_WAIT_S: f64 = 90.0;
-/// Sessions woken (one `tools/list` each) after the idle wait.
+/// Sessions woken (one `ping` each) after the idle wait.
 const WAKE: usize = 100;
 /// Seconds for a server's RSS to settle after start, before the idle figure.
 const SETTLE_AFTER_START: Duration = Duration::from_secs(2);
@@ -887,7 +887,7 @@ fn render(results: &Value, args: &HttpArgs) -> (String, Value) {
         let _ = writeln!(
             t,
             "\nMemory (fresh processes; RSS from /proc/PID/status VmRSS, {n} initialized idle sessions \
-             opened over 32 connections, left alone {IDLE_WAIT_S:.0} s, {WAKE} of them then sent `tools/list`, \
+             opened over 32 connections, left alone {IDLE_WAIT_S:.0} s, {WAKE} of them then sent `ping`, \
              then all ended with DELETE; 3 s settle before each reading):\n\n\
              | figure | Python | ours | ours ÷ Python |\n|---|---:|---:|---:|"
         );
@@ -929,7 +929,7 @@ fn render(results: &Value, args: &HttpArgs) -> (String, Value) {
         };
         let _ = writeln!(
             t,
-            "| sessions answering `tools/list` after the idle wait / p50 | {} | {} | |",
+            "| sessions answering `ping` after the idle wait / p50 | {} | {} | |",
             woken(th),
             woken(us)
         );
