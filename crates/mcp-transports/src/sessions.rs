@@ -10,7 +10,7 @@
 //! initializes again), as before.
 //!
 //! Invariant: a session's worker is only closed by the sweeper while the session is `Awake` with
-//! no open stream; it is marked `Sleeping` until the worker's end is reported (rmcp calls
+//! no open stream; it is marked `FallingAsleep` until the worker's end is reported (rmcp calls
 //! `close_session` when a worker ends), and a wake-up waits for that report, so the late report of
 //! an old worker never closes a new one.
 

@@ -1,11 +1,12 @@
 //! A site: one MCP endpoint under `/site/{name}/` with its own tool set (an rmcp handler), its own
 //! backend, its own bearer check and, optionally, routes of its own (the OAuth bridge's).
 
+use std::sync::Arc;
+
 use axum::Router;
 use rmcp::ServerHandler;
 use rmcp::model::ListToolsResult;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use std::sync::Arc;
 
 use crate::auth::{BearerAuth, BearerVerifier, require_bearer};
 use crate::health::ReadinessCheck;
