@@ -151,6 +151,9 @@ fn client_from_forwarded_for(headers: &HeaderMap, trusted: &TrustedProxies) -> O
 #[derive(Clone, Debug, Default)]
 pub struct HostPolicy {
     hosts: Vec<(String, u16)>,
+    /// `Host` values accepted as they are, without parsing (the common case, checked on every
+    /// request): each allowed `host:port`, and the bare host for ports 80 and 443.
+    exact_hosts: Vec<String>,
     origins: Vec<url::Origin>,
 }
 
@@ -164,6 +167,10 @@ impl HostPolicy {
         for host in hosts {
             let authority = authority_of(host, "http")
                 .ok_or_else(|| format!("`{host}` is not a host name with an optional port"))?;
+            if matches!(authority.1, 80 | 443) {
+                policy.exact_hosts.push(authority.0.clone());
+            }
+            policy.exact_hosts.push(format!("{}:{}", authority.0, authority.1));
             policy.hosts.push(authority);
         }
         for origin in origins {
@@ -197,6 +204,9 @@ impl HostPolicy {
     /// A Host without a port names the default port of whichever scheme the client used, which
     /// behind a TLS-terminating proxy is not ours to know: it matches an allowed 80 or 443.
     fn allows_host(&self, host: &str) -> bool {
+        if self.exact_hosts.iter().any(|exact| exact == host) {
+            return true;
+        }
         let Some((name, port)) = authority_of(host, "http") else { return false };
         let explicit_port =
             if host.starts_with('[') { host.contains("]:") } else { host.contains(':') };

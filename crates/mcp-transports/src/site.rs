@@ -4,8 +4,12 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Body;
+use futures_util::future::BoxFuture;
+use http::Request;
 use rmcp::ServerHandler;
 use rmcp::model::ListToolsResult;
+use rmcp::transport::streamable_http_server::session::SessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
 use crate::auth::{BearerAuth, BearerVerifier, require_bearer};
@@ -51,7 +55,11 @@ impl Site {
             let (sessions, records) =
                 SleepingSessions::new(times, config.cancellation_token.clone());
             config.session_store = Some(records.clone());
-            let service = StreamableHttpService::new(move || Ok(handler.clone()), sessions, config);
+            let service = SharedEndpoint(Arc::new(StreamableHttpService::new(
+                move || Ok(handler.clone()),
+                sessions,
+                config,
+            )));
             let router = Router::new()
                 .route_service(&path, service.clone())
                 .route_service(&format!("{path}/"), service);
@@ -156,5 +164,40 @@ impl Site {
             None => endpoint,
         };
         (router, sessions)
+    }
+}
+
+/// rmcp's service behind an `Arc`. The router clones its service for every request, and rmcp's
+/// own `call` clones it again: with its configuration (host lists, a cancellation token) that was
+/// a tenth of the server's CPU under load. Here a request costs one reference count.
+struct SharedEndpoint<S, M>(Arc<StreamableHttpService<S, M>>);
+
+impl<S, M> Clone for SharedEndpoint<S, M> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<S, M> tower::Service<Request<Body>> for SharedEndpoint<S, M>
+where
+    S: ServerHandler + Send + 'static,
+    M: SessionManager,
+{
+    type Response = http::Response<
+        http_body_util::combinators::BoxBody<bytes::Bytes, std::convert::Infallible>,
+    >;
+    type Error = std::convert::Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let service = self.0.clone();
+        Box::pin(async move { Ok(service.handle(request).await) })
     }
 }

@@ -53,6 +53,8 @@ pub(crate) async fn answer(
     };
     let head = Bytes::from(format!(r#"{{"jsonrpc":"2.0","id":{id},"result":"#));
     let chunks = [head, cached.result.clone(), Bytes::from_static(b"}")];
+    // Announced, so the answer goes out with a length instead of chunked framing.
+    let length = HeaderValue::from(chunks.iter().map(Bytes::len).sum::<usize>());
     let body = Body::from_stream(futures_util::stream::iter(
         chunks.map(Ok::<_, std::convert::Infallible>),
     ));
@@ -61,6 +63,7 @@ pub(crate) async fn answer(
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(header::CONTENT_LENGTH, length);
     response
 }
 
