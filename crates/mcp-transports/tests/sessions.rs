@@ -243,7 +243,10 @@ async fn tools_list_is_answered_from_the_cache_without_waking_the_session() {
         let response = server.post(Some(&id), list(request_id.clone())).await;
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["content-type"], "application/json");
-        let answer: Value = response.json().await.unwrap();
+        let length = response.headers().get("content-length").cloned();
+        let body = response.bytes().await.unwrap();
+        assert_eq!(length.as_ref().map(|l| l.as_bytes()), Some(body.len().to_string().as_bytes()));
+        let answer: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(answer["id"], request_id);
         assert_eq!(answer["result"], expected);
     }
