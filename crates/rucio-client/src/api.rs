@@ -73,6 +73,11 @@ fn not_empty<'a>(what: &str, value: &'a str) -> Result<&'a str> {
     }
 }
 
+/// `request_states` as Rucio's REST API reads it: codes joined by commas.
+fn state_codes(states: &[RequestState]) -> String {
+    states.iter().map(|s| s.code()).collect::<Vec<_>>().join(",")
+}
+
 /// DIDs: lookup, search, contents, files, metadata, parents.
 impl RucioClient {
     /// `GET /dids/{scope}/{name}`. `dynamic` makes Rucio compute bytes and length of open collections.
@@ -397,12 +402,12 @@ impl RucioClient {
         &self,
         src_rse: &str,
         dst_rse: &str,
-        states: &[&str],
+        states: &[RequestState],
     ) -> Result<ListStream<TransferRequest>> {
         let call = Call::get(&["requests", "list"])
             .query("src_rse", not_empty("src_rse", src_rse)?)
             .query("dst_rse", not_empty("dst_rse", dst_rse)?)
-            .query("request_states", states.join(","));
+            .query("request_states", state_codes(states));
         self.stream(call).await
     }
 
@@ -411,14 +416,14 @@ impl RucioClient {
         &self,
         src_rse: &str,
         dst_rse: &str,
-        states: &[&str],
+        states: &[RequestState],
         offset: u64,
         limit: u64,
     ) -> Result<ListStream<TransferRequest>> {
         let call = Call::get(&["requests", "history", "list"])
             .query("src_rse", not_empty("src_rse", src_rse)?)
             .query("dst_rse", not_empty("dst_rse", dst_rse)?)
-            .query("request_states", states.join(","))
+            .query("request_states", state_codes(states))
             .query("offset", offset)
             .query("limit", limit);
         self.stream(call).await

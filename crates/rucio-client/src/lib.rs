@@ -41,6 +41,6 @@ pub use config::{
 };
 pub use did::{Did, DidParseError};
 pub use error::{Error, Result, RucioErrorKind, TransportFailure};
-pub use models::{DidSearchType, DidType, NewRule};
+pub use models::{DidSearchType, DidType, NewRule, RequestState};
 pub use secrecy::{ExposeSecret, SecretString};
 pub use token::AuthToken;

@@ -128,6 +128,93 @@ impl DidSearchType {
     }
 }
 
+/// The state of a transfer request, as Rucio's `RequestState`: the REST API filters by the
+/// one-letter code, people and models say the name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RequestState {
+    Queued,
+    Submitting,
+    Submitted,
+    Failed,
+    Done,
+    Lost,
+    NoSources,
+    OnlyTapeSources,
+    SubmissionFailed,
+    MismatchScheme,
+    Suspend,
+    Waiting,
+    Preparing,
+}
+
+impl RequestState {
+    pub const ALL: [Self; 13] = [
+        Self::Queued,
+        Self::Submitting,
+        Self::Submitted,
+        Self::Failed,
+        Self::Done,
+        Self::Lost,
+        Self::NoSources,
+        Self::OnlyTapeSources,
+        Self::SubmissionFailed,
+        Self::MismatchScheme,
+        Self::Suspend,
+        Self::Waiting,
+        Self::Preparing,
+    ];
+
+    /// The code Rucio stores and filters by.
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::Queued => "Q",
+            Self::Submitting => "G",
+            Self::Submitted => "S",
+            Self::Failed => "F",
+            Self::Done => "D",
+            Self::Lost => "L",
+            Self::NoSources => "N",
+            Self::OnlyTapeSources => "O",
+            Self::SubmissionFailed => "A",
+            Self::MismatchScheme => "M",
+            Self::Suspend => "U",
+            Self::Waiting => "W",
+            Self::Preparing => "P",
+        }
+    }
+
+    /// The name Rucio shows (`QUEUED`, `NO_SOURCES`, ...).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Queued => "QUEUED",
+            Self::Submitting => "SUBMITTING",
+            Self::Submitted => "SUBMITTED",
+            Self::Failed => "FAILED",
+            Self::Done => "DONE",
+            Self::Lost => "LOST",
+            Self::NoSources => "NO_SOURCES",
+            Self::OnlyTapeSources => "ONLY_TAPE_SOURCES",
+            Self::SubmissionFailed => "SUBMISSION_FAILED",
+            Self::MismatchScheme => "MISMATCH_SCHEME",
+            Self::Suspend => "SUSPEND",
+            Self::Waiting => "WAITING",
+            Self::Preparing => "PREPARING",
+        }
+    }
+
+    /// A name or a code, in any case; `-` and spaces count as `_` (`no-sources`, `No Sources`).
+    pub fn parse(text: &str) -> Option<Self> {
+        let wanted = text.trim().to_ascii_uppercase().replace(['-', ' '], "_");
+        Self::ALL.into_iter().find(|s| s.name() == wanted || s.code() == wanted)
+    }
+}
+
+impl fmt::Display for RequestState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
 /// A DID as `GET /dids/{scope}/{name}` describes it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DidInfo {

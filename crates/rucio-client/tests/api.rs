@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use futures_util::{StreamExt, TryStreamExt};
-use rucio_client::{Did, DidSearchType, DidType, ReplicaQuery};
+use rucio_client::{Did, DidSearchType, DidType, ReplicaQuery, RequestState};
 use test_kit::Kit;
 
 fn did(s: &str) -> Did {
@@ -346,7 +346,11 @@ async fn rses_and_transfers() {
     let limits: Vec<_> = client.list_transfer_limits().await.unwrap().try_collect().await.unwrap();
     assert!(limits.is_empty(), "{limits:?}");
     let requests: Vec<_> = client
-        .list_requests("MOCK-POSIX", "MOCK-POSIX2", &["Q", "S"])
+        .list_requests(
+            "MOCK-POSIX",
+            "MOCK-POSIX2",
+            &[RequestState::Queued, RequestState::Submitted],
+        )
         .await
         .unwrap()
         .try_collect()
@@ -354,13 +358,39 @@ async fn rses_and_transfers() {
         .unwrap();
     assert!(requests.iter().all(|r| r.dest_rse.as_deref().is_none_or(|d| d == "MOCK-POSIX2")));
     let history: Vec<_> = client
-        .list_requests_history("MOCK-POSIX", "MOCK-POSIX2", &["D"], 0, 10)
+        .list_requests_history("MOCK-POSIX", "MOCK-POSIX2", &[RequestState::Done], 0, 10)
         .await
         .unwrap()
         .try_collect()
         .await
         .unwrap();
     assert!(history.is_empty(), "{history:?}");
+    // Every state's code is one the real server knows (an unknown one is "Request state value is
+    // invalid"), on both endpoints.
+    for state in RequestState::ALL {
+        let listed = client.list_requests("MOCK-POSIX", "MOCK-POSIX2", &[state]).await;
+        assert!(listed.is_ok(), "{state}: {:?}", listed.err());
+        let listed: Result<Vec<_>, _> = listed.unwrap().try_collect().await;
+        assert!(listed.is_ok(), "{state}: {:?}", listed.err());
+        let history =
+            client.list_requests_history("MOCK-POSIX", "MOCK-POSIX2", &[state], 0, 1).await;
+        let history: Result<Vec<_>, _> = match history {
+            Ok(stream) => stream.try_collect().await,
+            Err(e) => Err(e),
+        };
+        assert!(history.is_ok(), "{state} (history): {:?}", history.err());
+    }
+    let queued: Vec<_> = client
+        .list_requests("MOCK-POSIX", "MOCK-POSIX2", &RequestState::ALL)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(
+        queued.iter().all(|r| r.state.as_deref().and_then(RequestState::parse).is_some()),
+        "every state Rucio answers with parses: {queued:?}"
+    );
 }
 
 #[tokio::test]

@@ -242,6 +242,73 @@ async def scenario_rules(session):
     await error(session, "rucio_get_replication_rule", "rule_not_found", rule_id=denied)
 
 
+async def scenario_arguments(session):
+    """Every list and enum parameter kind, written as people and models write it, against the
+    real Rucio: each spelling must give what the canonical one gives."""
+    # request_states: names or codes, any case, commas or spaces, or a JSON array.
+    for tool, canonical, spellings in [
+        ("rucio_list_requests", "Q,S", ["QUEUED,SUBMITTED", "queued submitted", " q , S ", ["QUEUED", "submitted"]]),
+        ("rucio_list_requests_history", "D,F", ["DONE,FAILED", "done\nfailed", "Done, F"]),
+    ]:
+        base, _ = await ok(session, tool, src_rse="MOCK-POSIX", dst_rse="MOCK-POSIX2", request_states=canonical)
+        for spelling in spellings:
+            s, text = await ok(session, tool, src_rse="MOCK-POSIX", dst_rse="MOCK-POSIX2", request_states=spelling)
+            check(s["requests"] == base["requests"], f"{tool} {spelling!r}: {s} != {base}")
+        text = await error(session, tool, "invalid_argument", src_rse="MOCK-POSIX", dst_rse="MOCK-POSIX2", request_states="QUEUED,PENDING")
+        check("PENDING" in text and "SUBMISSION_FAILED" in text, f"an unknown state lists the valid names: {text}")
+    # A request made by a real rule is found by its state's name (the seed's rule to MOCK-POSIX2
+    # stays REPLICATING: its transfers are queued for ever).
+    s, text = await ok(session, "rucio_list_requests", src_rse="MOCK-POSIX", dst_rse="MOCK-POSIX2", request_states="queued")
+    queued = {f"{r['scope']}:{r['name']}" for r in s["requests"]}
+    check("data24:data24.run00002.DAOD._000001.root" in queued, f"the seed's queued transfers are listed: {s}")
+    check("(states QUEUED)" in text, text)
+    # DID lists: commas, spaces, newlines, tabs, a JSON array, for every tool that takes one.
+    two = ["test:file_1.txt", "test:file_2.txt"]
+    for spelling in ["test:file_1.txt,test:file_2.txt", "test:file_1.txt test:file_2.txt",
+                     "test:file_1.txt\ntest:file_2.txt", " test:file_1.txt ,\ttest:file_2.txt ", two]:
+        s, _ = await ok(session, "rucio_list_replicas", dids=spelling, all_states=True)
+        check(s["dids"] == two and len(s["replicas"]) == 2, f"{spelling!r}: {s}")
+    await error(session, "rucio_list_replicas", "invalid_argument", dids=" , ")
+    rule_files = os.environ["RULE_FILES"].split(",")
+    s, _ = await ok(session, "rucio_add_rule", dids=" \n".join(rule_files), copies=1, rse_expression="MOCK-POSIX2",
+                    grouping="none", notify="progress", lifetime=600)
+    check(s["dids"] == rule_files and len(s["rule_ids"]) == 2, f"one rule per DID: {s}")
+    for rule_id in s["rule_ids"]:
+        _, text = await ok(session, "rucio_get_replication_rule", rule_id=rule_id)
+        check("grouping" in text and "NONE" in text.split("grouping", 1)[1].splitlines()[0], text)
+        await ok(session, "rucio_delete_rule", rule_id=rule_id)
+    for name, value in [("grouping", "by-file"), ("notify", "sometimes")]:
+        text = await error(session, "rucio_add_rule", "invalid_argument", dids=rule_files[0], copies=1,
+                           rse_expression="MOCK-POSIX2", **{name: value})
+        check(value in text and ("`DATASET`" in text or "`N`" in text), text)
+    # protocols: a list of URL schemes, in any case.
+    base, _ = await ok(session, "rucio_list_replicas", dids="data24:data24.run00001.DAOD", protocols="file")
+    check(base["replicas"] and all(p.startswith("file:") for r in base["replicas"] for p in sum(r["rses"].values(), [])), base)
+    for spelling in ["FILE", "root file", "File,davs"]:
+        s, _ = await ok(session, "rucio_list_replicas", dids="data24:data24.run00001.DAOD", protocols=spelling)
+        check(s["replicas"] == base["replicas"], f"protocols {spelling!r}: {s}")
+    # sort: the orders this Rucio knows, in any case; others are named as unknown.
+    for spelling in ["random", "GEOIP", " Random "]:
+        s, _ = await ok(session, "rucio_list_replicas", dids="data24:data24.run00001.DAOD", sort=spelling)
+        check(len(s["replicas"]) == 3, f"sort {spelling!r}: {s}")
+    text = await error(session, "rucio_list_replicas", "invalid_argument", dids="data24:data24.run00001.DAOD", sort="closeness")
+    check("`geoip`" in text and "`random`" in text, text)
+    # did_type, account_type, plugin: any case.
+    for spelling in ["dataset", "DATASET", " Dataset "]:
+        s, _ = await ok(session, "rucio_list_dids", did_pattern="data24:data24.run*", did_type=spelling)
+        check(s["dids"] == ["data24:data24.run00001.DAOD", "data24:data24.run00002.DAOD"], f"did_type {spelling!r}: {s}")
+    for spelling in ["user", "USER", " User"]:
+        s, _ = await ok(session, "rucio_list_accounts", account_type=spelling)
+        check([a["account"] for a in s["accounts"]] == ["jdoe"], f"account_type {spelling!r}: {s}")
+    text = await error(session, "rucio_list_accounts", "invalid_argument", account_type="human")
+    check("`USER`, `GROUP`, `SERVICE`" in text, text)
+    base, _ = await ok(session, "rucio_get_metadata", did="data24:data24.run00002.DAOD", plugin="DID_COLUMN")
+    for spelling in ["did_column", "Did_Column"]:
+        s, _ = await ok(session, "rucio_get_metadata", did="data24:data24.run00002.DAOD", plugin=spelling)
+        check(s["metadata"] == base["metadata"], f"plugin {spelling!r}")
+    # (`JSON` and `ALL` need the JSON metadata of a PostgreSQL Rucio; this one runs on SQLite.)
+
+
 async def scenario_proxy(session):
     # x509_proxy: the proxy file is read by the server itself, and the login uses it.
     s, text = await ok(session, "rucio_voms_proxy_info")

@@ -100,6 +100,18 @@ fn write_tools_create_update_reduce_move_approve_deny_and_delete_real_rules() {
     );
 }
 
+#[test]
+fn list_and_enum_arguments_in_every_spelling_people_use() {
+    let kit = Kit::load();
+    let files =
+        [kit.new_file("mcp-args-a", &["MOCK-POSIX"]), kit.new_file("mcp-args-b", &["MOCK-POSIX"])];
+    scenario(
+        "arguments",
+        &["--rucio-cfg", kit.get("RUCIO_CLIENT_CONFIG")],
+        &[("RULE_FILES", &files.join(","))],
+    );
+}
+
 /// A rucio.cfg for the OIDC login of `jdoe` through the local OpenID provider.
 fn oidc_cfg(kit: &Kit, dir: &Path) -> String {
     let url = kit.get("RUCIO_URL");

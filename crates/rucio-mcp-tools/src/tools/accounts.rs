@@ -234,18 +234,19 @@ pub(crate) struct ListAccounts {
 }
 
 pub(crate) async fn list_accounts(ctx: &ToolContext, args: ListAccounts) -> ToolResult {
-    let account_type = args.account_type.trim().to_ascii_uppercase();
-    if !matches!(account_type.as_str(), "" | "USER" | "GROUP" | "SERVICE") {
-        return Err(crate::errors::ToolError::argument(
-            format!("`account_type` = {:?} is not an account type", args.account_type),
-            "Use `USER`, `GROUP`, `SERVICE`, or leave it empty.",
-        ));
-    }
+    let account_type = match args.account_type.trim() {
+        "" => "",
+        raw => super::choices::choice(
+            "account_type",
+            raw,
+            &[("USER", "USER"), ("GROUP", "GROUP"), ("SERVICE", "SERVICE")],
+        )?,
+    };
     let identity = args.identity.trim();
     let stream = ctx
         .client
         .list_accounts(
-            Some(account_type.as_str()).filter(|t| !t.is_empty()),
+            Some(account_type).filter(|t| !t.is_empty()),
             Some(identity).filter(|i| !i.is_empty()),
         )
         .await?;

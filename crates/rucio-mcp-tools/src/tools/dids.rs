@@ -217,8 +217,10 @@ fn did_column() -> String {
 
 pub(crate) async fn get_metadata(ctx: &ToolContext, args: GetMetadata) -> ToolResult {
     let did = did_arg("did", &args.did)?;
-    let plugin = super::required("plugin", &args.plugin, "DID_COLUMN")?.to_owned();
-    let metadata = ctx.client.get_metadata(&did, &plugin).await?;
+    // Sites may enable their own metadata plugins; Rucio compares names without case and names
+    // the ones it has when a name is unknown.
+    let plugin = super::required("plugin", &args.plugin, "DID_COLUMN")?;
+    let metadata = ctx.client.get_metadata(&did, plugin).await?;
     let mut keys: Vec<(&String, &Value)> = metadata.iter().filter(|(_, v)| !v.is_null()).collect();
     keys.sort_by(|a, b| a.0.cmp(b.0));
     let rows: Vec<Vec<String>> =

@@ -2,6 +2,7 @@
 //! per tool, and the dispatch by name.
 
 mod accounts;
+mod choices;
 mod dids;
 mod misc;
 mod replicas;
@@ -116,6 +117,7 @@ pub async fn call(ctx: &ToolContext, name: &str, args: Map<String, Value>) -> To
 /// Reads a tool's arguments; a type error names the argument and the expected type.
 fn parse<T: DeserializeOwned>(tool: &str, mut args: Map<String, Value>) -> Result<T, ToolError> {
     if let Some(spec) = crate::catalog::find(tool) {
+        choices::join_list_arrays(&mut args);
         coerce_to_schema(&mut args, &spec.tool.input_schema);
         if let Some(problem) = type_mismatch(&args, &spec.tool.input_schema) {
             return Err(ToolError::argument(
@@ -189,18 +191,14 @@ pub(crate) fn did_arg(name: &str, raw: &str) -> Result<Did, ToolError> {
     })
 }
 
-/// Parses a comma-separated list of DIDs.
+/// Parses a list of DIDs, separated by commas, spaces or newlines.
 pub(crate) fn did_list_arg(name: &str, raw: &str) -> Result<Vec<Did>, ToolError> {
-    let dids: Vec<Did> = raw
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| did_arg(name, s))
-        .collect::<Result<_, _>>()?;
+    let dids: Vec<Did> =
+        choices::list_items(raw).map(|s| did_arg(name, s)).collect::<Result<_, _>>()?;
     if dids.is_empty() {
         return Err(ToolError::argument(
             format!("`{name}` is empty"),
-            "Give one or more DIDs separated by commas, e.g. `data24:file_1.root,data24:file_2.root`.",
+            "Give one or more DIDs separated by commas or spaces, e.g. `data24:file_1.root,data24:file_2.root`.",
         ));
     }
     Ok(dids)

@@ -5,6 +5,7 @@ use rucio_client::{Did, DidType, ReplicaQuery};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::choices::{choice, list_items};
 use super::{
     ToolContext, ToolOutput, ToolResult, did_arg, did_list_arg, echo, fifty, list_structured,
     non_empty, page_request, twenty,
@@ -12,9 +13,9 @@ use super::{
 use crate::errors::ToolError;
 use crate::format::{self, human_bytes, opt};
 
-fn split_list(raw: &str) -> Vec<String> {
-    raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
-}
+/// The sort orders Rucio 41 knows (`rucio.common.constants.SORTING_ALGORITHMS`).
+const SORTS: &[(&str, &str)] =
+    &[("geoip", "geoip"), ("random", "random"), ("custom_table", "custom_table")];
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct ListReplicas {
@@ -35,10 +36,15 @@ pub(crate) struct ListReplicas {
 
 pub(crate) async fn list_replicas(ctx: &ToolContext, args: ListReplicas) -> ToolResult {
     let dids = did_list_arg("dids", &args.dids)?;
+    let sort = match args.sort.trim() {
+        "" => None,
+        raw => Some(choice("sort", raw, SORTS)?.to_owned()),
+    };
     let query = ReplicaQuery {
-        schemes: split_list(&args.protocols),
+        // URL schemes are lowercase at Rucio (`root`, `davs`); `ROOT` finds nothing.
+        schemes: list_items(&args.protocols).map(str::to_ascii_lowercase).collect(),
         rse_expression: non_empty(&args.rse_expression),
-        sort: non_empty(&args.sort),
+        sort,
         all_states: args.all_states,
         domain: None,
     };

@@ -271,14 +271,7 @@ pub(crate) async fn list_requests(
 ) -> ToolResult {
     let src = required("src_rse", &args.src_rse, "CERN-PROD_DATADISK")?;
     let dst = required("dst_rse", &args.dst_rse, "BNL-OSG2_DATADISK")?;
-    let states: Vec<&str> =
-        args.request_states.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
-    if states.is_empty() {
-        return Err(crate::errors::ToolError::argument(
-            "`request_states` is empty",
-            "Give states separated by commas, e.g. `Q,S,F`.",
-        ));
-    }
+    let states = super::choices::request_states("request_states", &args.request_states)?;
     let request = page_request(args.limit, args.offset)?;
     let page = if history {
         // The history endpoint pages on the server: ask for one more than the page to know about the next.
@@ -311,7 +304,7 @@ pub(crate) async fn list_requests(
     let what = if history { "Finished transfers" } else { "Transfer requests" };
     let mut text = format!(
         "**{what} {src} → {dst}** (states {})\n\n{}",
-        states.join(","),
+        states.iter().map(|s| s.name()).collect::<Vec<_>>().join(","),
         format::table(&["DID", "state", "activity", "size", "updated"], &rows)
     );
     text.push_str(&format::page_footer(rows.len(), page.offset, page.next_offset, "requests"));

@@ -5,6 +5,7 @@ use rucio_client::{NewRule, RuleUpdate};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::choices::choice;
 use super::{
     ToolContext, ToolOutput, ToolResult, did_arg, did_list_arg, echo, fifty, hundred,
     list_structured, non_empty, page_request, required,
@@ -249,6 +250,29 @@ pub(crate) struct AddRule {
     weight: String,
 }
 
+/// Rucio's `RuleGrouping`: the REST API takes the name; the codes are accepted too.
+const GROUPINGS: &[(&str, &str)] = &[
+    ("DATASET", "DATASET"),
+    ("ALL", "ALL"),
+    ("NONE", "NONE"),
+    ("D", "DATASET"),
+    ("A", "ALL"),
+    ("N", "NONE"),
+];
+
+/// Rucio's `RuleNotification`: the REST API takes the code; the names are accepted too.
+const NOTIFICATIONS: &[(&str, &str)] = &[
+    ("N", "N"),
+    ("Y", "Y"),
+    ("C", "C"),
+    ("P", "P"),
+    ("NO", "N"),
+    ("NONE", "N"),
+    ("YES", "Y"),
+    ("CLOSE", "C"),
+    ("PROGRESS", "P"),
+];
+
 fn dataset() -> String {
     "DATASET".into()
 }
@@ -267,20 +291,8 @@ pub(crate) async fn add_rule(ctx: &ToolContext, args: AddRule) -> ToolResult {
             "Usually `copies=1`.",
         )
     })?;
-    let grouping = args.grouping.trim().to_ascii_uppercase();
-    if !matches!(grouping.as_str(), "DATASET" | "ALL" | "NONE") {
-        return Err(ToolError::argument(
-            format!("`grouping` = {:?} is not a grouping", args.grouping),
-            "Use `DATASET`, `ALL` or `NONE`.",
-        ));
-    }
-    let notify = args.notify.trim().to_ascii_uppercase();
-    if !matches!(notify.as_str(), "N" | "Y" | "C" | "P") {
-        return Err(ToolError::argument(
-            format!("`notify` = {:?} is not a notification mode", args.notify),
-            "Use `N`, `Y`, `C` or `P`.",
-        ));
-    }
+    let grouping = choice("grouping", &args.grouping, GROUPINGS)?;
+    let notify = choice("notify", &args.notify, NOTIFICATIONS)?;
     let non_negative = |name: &str, v: i64| {
         u64::try_from(v).map_err(|_| {
             ToolError::argument(format!("`{name}` = {v} must be 0 or more"), "Use 0 for none.")
@@ -291,10 +303,10 @@ pub(crate) async fn add_rule(ctx: &ToolContext, args: AddRule) -> ToolResult {
     let mut rule =
         NewRule::new(dids.iter().map(rucio_client::Did::key).collect(), copies, &rse_expression);
     rule.lifetime = (lifetime > 0).then_some(lifetime);
-    rule.grouping = grouping;
+    rule.grouping = grouping.to_owned();
     rule.locked = args.locked;
     rule.source_replica_expression = non_empty(&args.source_replica_expression);
-    rule.notify = notify;
+    rule.notify = notify.to_owned();
     rule.activity = non_empty(&args.activity);
     rule.comment = non_empty(&args.comment);
     rule.ask_approval = args.ask_approval;
