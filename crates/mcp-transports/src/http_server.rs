@@ -21,6 +21,7 @@ use url::Url;
 use crate::health::{self, Readiness};
 use crate::landing::LandingPage;
 use crate::layers::{self, HostPolicy, InFlight, PeerAddr, TrustedProxies};
+use crate::linger::LingeringStream;
 use crate::metrics::{self, HttpMetrics, ProcessCollector, SessionsCollector};
 use crate::sessions::SessionTimes;
 use crate::{Site, TransportError};
@@ -345,7 +346,9 @@ impl Listening {
             );
             let connection = builder
                 .serve_connection_with_upgrades(
-                    TokioIo::new(stream),
+                    // Lingers on close, so an answer sent before the whole request was read
+                    // (413, 401) reaches a client that is still writing, instead of a reset.
+                    TokioIo::new(LingeringStream::new(stream)),
                     hyper_util::service::TowerToHyperService::new(service),
                 )
                 .into_owned();

@@ -379,13 +379,13 @@ pub async fn json_rpc_errors(request: Request<Body>, next: Next) -> Response {
         Ok(bytes) => bytes,
         Err(e) => {
             // The body limit below us speaks first; anything else is a broken upload.
-            let status = if std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-            {
-                StatusCode::PAYLOAD_TOO_LARGE
-            } else {
-                StatusCode::BAD_REQUEST
-            };
+            let over_limit =
+                std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
+                    e.source()
+                })
+                .any(|e| e.is::<http_body_util::LengthLimitError>());
+            let status =
+                if over_limit { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST };
             return (status, "the request body could not be read").into_response();
         }
     };

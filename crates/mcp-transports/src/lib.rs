@@ -17,6 +17,7 @@ mod health;
 mod http_server;
 mod landing;
 pub mod layers;
+mod linger;
 pub mod metrics;
 pub mod oauth;
 pub mod sessions;

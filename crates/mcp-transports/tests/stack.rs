@@ -184,3 +184,68 @@ async fn listening_everywhere_needs_a_resource_url() {
         .unwrap_err();
     assert!(err.to_string().contains("public URL"), "{err}");
 }
+
+/// A client that writes a whole oversized body before it reads (as many simple HTTP clients do)
+/// reads the 413, in shared-secret mode and without a bearer, with a length and chunked: the
+/// server keeps reading and discarding after its answer instead of resetting the connection.
+#[tokio::test]
+async fn an_oversized_body_written_whole_before_reading_gets_its_413() {
+    let (base, _, stop, task) =
+        start(options(), Duration::ZERO, Some("a-long-enough-secret")).await;
+    let addr = base.trim_start_matches("http://").to_owned();
+    for (bearer, chunked) in [(true, false), (false, false), (true, true)] {
+        let addr = addr.clone();
+        let status = tokio::task::spawn_blocking(move || {
+            post_whole_body_then_read(&addr, bearer, chunked, 20 * 1024 * 1024)
+        })
+        .await
+        .unwrap();
+        // The length is judged before the bearer: 413 either way.
+        assert_eq!(status.as_deref(), Ok("413"), "bearer {bearer}, chunked {chunked}");
+    }
+    assert_eq!(status(&format!("{base}/healthz")).await, 200);
+    stop.cancel();
+    task.await.unwrap();
+}
+
+/// Writes the request and all of its body, then reads the status code of the answer.
+fn post_whole_body_then_read(
+    addr: &str,
+    bearer: bool,
+    chunked: bool,
+    size: usize,
+) -> Result<String, String> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut stream = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
+    let auth = if bearer { "Authorization: Bearer a-long-enough-secret\r\n" } else { "" };
+    let framing = if chunked {
+        "Transfer-Encoding: chunked\r\n".to_owned()
+    } else {
+        format!("Content-Length: {size}\r\n")
+    };
+    let head = format!(
+        "POST /site/demo/ HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\n{framing}\r\n"
+    );
+    let written = |e: std::io::Error| format!("writing the body: {e}");
+    stream.write_all(head.as_bytes()).map_err(written)?;
+    let chunk = vec![b' '; 64 * 1024];
+    for _ in 0..size / chunk.len() {
+        if chunked {
+            stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).map_err(written)?;
+            stream.write_all(&chunk).map_err(written)?;
+            stream.write_all(b"\r\n").map_err(written)?;
+        } else {
+            stream.write_all(&chunk).map_err(written)?;
+        }
+    }
+    if chunked {
+        stream.write_all(b"0\r\n\r\n").map_err(written)?;
+    }
+    let mut status_line = String::new();
+    BufReader::new(&stream)
+        .read_line(&mut status_line)
+        .map_err(|e| format!("reading the answer: {e}"))?;
+    status_line.split_whitespace().nth(1).map(str::to_owned).ok_or(status_line)
+}
