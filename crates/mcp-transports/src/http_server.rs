@@ -63,7 +63,7 @@ impl Default for HttpOptions {
             max_concurrent_requests: 1024,
             shutdown_grace: Duration::from_secs(30),
             session_idle_timeout: Duration::from_secs(30 * 60),
-            session_sleep_after: Duration::from_secs(60),
+            session_sleep_after: Duration::from_secs(5),
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9001))),
         }
     }

@@ -1,34 +1,47 @@
-//! MCP sessions that sleep while idle.
+//! MCP sessions that cost what they hold.
 //!
 //! rmcp's `LocalSessionManager` keeps a worker task and about seven channels per session, some
-//! 60 KB, for as long as the session lives, and a hosted server sees thousands of clients that
-//! initialize and then sit idle for minutes. [`SleepingSessions`] wraps it: a session without
-//! requests or open streams for `sleep_after` has its worker closed and keeps only the client's
-//! `initialize` parameters (a few hundred bytes) in [`SessionRecords`]. Its next request wakes it
-//! through rmcp's own restore path (the handshake is replayed server-side), so the client never
-//! notices. A session without requests for `expire_after` is forgotten (404; the client
-//! initializes again), as before.
+//! 70 KB, for as long as the session lives, and a hosted server sees thousands of clients that
+//! initialize and then sit idle. [`SleepingSessions`] wraps it so that a session keeps a worker
+//! only while something needs one: a request being answered, a POST stream open, a request of the
+//! server waiting for the client's answer, and a grace of `sleep_after` after the last request
+//! (so a busy client does not wake its session at every call). A session that only did its
+//! handshake sleeps within a fraction of a second. Asleep, a session keeps the client's
+//! `initialize` parameters (a few hundred bytes) in [`SessionRecords`]; its next request wakes
+//! it through rmcp's own restore path (the handshake is replayed server-side), so the client
+//! never notices. A session without requests for `expire_after` is forgotten (404).
 //!
-//! Invariant: a session's worker is only closed by the sweeper while the session is `Awake` with
-//! no open stream; it is marked `FallingAsleep` until the worker's end is reported (rmcp calls
+//! What a sleeping worker would have lost is kept here instead: [`SessionRecords`] is also rmcp's
+//! `EventStore`, so every SSE event of a session (its POST streams and its standalone stream)
+//! is logged with an id we assign, for [`REPLAY_WINDOW`] after its stream ended. A client whose
+//! stream broke resumes it with `Last-Event-ID` (the log replays what followed, then follows the
+//! stream live until its answer), awake or asleep. The standalone GET stream is served from the
+//! log too, so an open GET stream needs no worker: whatever a woken worker sends there reaches it.
+//!
+//! Invariant: a session's worker is only closed by the sweeper while the session is `Awake` and
+//! idle; it is marked `FallingAsleep` until the worker's end is reported (rmcp calls
 //! `close_session` when a worker ends), and a wake-up waits for that report, so the late report of
-//! an old worker never closes a new one.
+//! an old worker never closes a new one. A stream's events are replayed only in the session that
+//! owns the stream.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use futures_util::Stream;
-use rmcp::model::{ClientJsonRpcMessage, InitializeRequestParams, ServerJsonRpcMessage};
+use futures_util::{Stream, StreamExt};
+use rmcp::model::{
+    ClientJsonRpcMessage, InitializeRequestParams, JsonRpcMessage, RequestId, ServerJsonRpcMessage,
+};
 use rmcp::transport::streamable_http_server::session::local::{
-    LocalSessionManager, LocalSessionManagerError,
+    LocalSessionManager, LocalSessionManagerError, SessionError,
 };
 use rmcp::transport::streamable_http_server::session::{
-    RestoreOutcome, ServerSseMessage, SessionId, SessionManager, SessionState, SessionStore,
-    SessionStoreError,
+    EventStore, EventStoreError, EventStream, RestoreOutcome, ServerSseMessage, SessionId,
+    SessionManager, SessionState, SessionStore, SessionStoreError,
 };
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// Sessions whose `initialize` parameters are kept for waking; beyond this a new session still
@@ -38,10 +51,28 @@ const MAX_RECORDS: usize = 200_000;
 /// How long a wake-up waits for the report that the sleeping worker has ended.
 const WAKE_WAIT: Duration = Duration::from_secs(2);
 
+/// How long a finished stream's events stay replayable (rmcp keeps its own as long).
+pub const REPLAY_WINDOW: Duration = Duration::from_secs(60);
+
+/// Events kept per stream: a long call's progress notifications beyond this lose their oldest.
+const MAX_EVENTS_PER_STREAM: usize = 256;
+
+/// A request is in flight from `has_session` to its stream or message: no sleep in between.
+const REQUEST_GRACE: Duration = Duration::from_millis(100);
+
+/// How often idle sessions are looked for (asleep ones and logs are swept less often).
+const SWEEP_EVERY: Duration = Duration::from_millis(100);
+const SLOW_SWEEP_EVERY: u32 = 20;
+
+/// How long a new POST stream's first event (its priming event) is waited for, to learn which
+/// log is that stream's.
+const FIRST_EVENT_WAIT: Duration = Duration::from_secs(1);
+
 /// When sessions sleep and when they are forgotten.
 #[derive(Clone, Copy, Debug)]
 pub struct SessionTimes {
-    /// Without requests or open streams for this long, a session's worker is closed.
+    /// A session without running requests or open POST streams for this long after its last
+    /// request has its worker closed (right after the handshake, it need not wait).
     pub sleep_after: Duration,
     /// Without requests for this long, a session is forgotten.
     pub expire_after: Duration,
@@ -60,66 +91,382 @@ struct Record {
     /// Set once the handshake succeeded; a session without it cannot be woken.
     params: Option<InitializeRequestParams>,
     last_seen: Instant,
+    /// Not asleep before this: the grace after a request, or a request on its way in.
+    awake_until: Instant,
+    /// POST streams being read by the client.
     open_streams: u32,
+    /// POST streams whose answer has not been sent yet (the client may have gone away).
+    unanswered: u32,
+    /// Requests the server sent on the standalone stream, waiting for the client's answer.
+    awaiting: HashSet<RequestId>,
     phase: Phase,
+    /// Its standalone stream's log, once something was sent there.
+    common: Option<u64>,
+    /// The GET stream that receives the standalone stream live; later ones only keep alive.
+    listener: Option<u64>,
+    /// Its streams' logs (some may be gone already).
+    streams: Vec<u64>,
 }
 
 impl Record {
-    fn awake() -> Self {
-        Self { params: None, last_seen: Instant::now(), open_streams: 0, phase: Phase::Awake }
+    fn new(now: Instant) -> Self {
+        Self {
+            params: None,
+            last_seen: now,
+            awake_until: now + REQUEST_GRACE,
+            open_streams: 0,
+            unanswered: 0,
+            awaiting: HashSet::new(),
+            phase: Phase::Awake,
+            common: None,
+            listener: None,
+            streams: Vec::new(),
+        }
+    }
+
+    fn seen(&mut self, now: Instant) {
+        self.last_seen = now;
+        self.awake_until = self.awake_until.max(now + REQUEST_GRACE);
+    }
+
+    fn can_sleep(&self, now: Instant) -> bool {
+        self.phase == Phase::Awake
+            && self.params.is_some()
+            && self.open_streams == 0
+            && self.unanswered == 0
+            && self.awaiting.is_empty()
+            && now >= self.awake_until
     }
 }
 
-/// What is known of every live session, awake or asleep: rmcp's session store.
+/// The events of one SSE stream, as long as they may be replayed.
+#[derive(Debug)]
+struct StreamLog {
+    /// rmcp's name of the stream (a UUID, or `{session}:common`).
+    key: String,
+    /// The session that owns it: set for a standalone stream by its name, for a POST stream
+    /// when its first event is seen.
+    session: Option<SessionId>,
+    common: bool,
+    /// Whether its session counts it in `unanswered`.
+    counted: bool,
+    events: VecDeque<(u64, ServerSseMessage)>,
+    next_index: u64,
+    /// A POST stream ends with its answer; a standalone stream never does.
+    ended_at: Option<Instant>,
+    last_event: Instant,
+    /// `next_index`, for the replays following the stream live.
+    appended: watch::Sender<u64>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    sessions: HashMap<SessionId, Record>,
+    awake: HashSet<SessionId>,
+    streams: HashMap<u64, StreamLog>,
+    /// rmcp's stream names to our stream numbers.
+    numbers: HashMap<String, u64>,
+    next_number: u64,
+    next_listener: u64,
+}
+
+impl State {
+    fn set_phase(&mut self, id: &SessionId, phase: Phase) {
+        if let Some(record) = self.sessions.get_mut(id) {
+            record.phase = phase;
+            if phase == Phase::Awake {
+                self.awake.insert(id.clone());
+            } else {
+                self.awake.remove(id);
+            }
+        }
+    }
+
+    fn remove_session(&mut self, id: &str) {
+        self.awake.remove(id);
+        if let Some(record) = self.sessions.remove(id) {
+            for number in record.streams {
+                self.remove_stream(number);
+            }
+        }
+    }
+
+    fn remove_stream(&mut self, number: u64) {
+        if let Some(log) = self.streams.remove(&number) {
+            self.numbers.remove(&log.key);
+        }
+    }
+
+    /// The log of rmcp's stream `key`, created at its first event.
+    fn log_for(&mut self, key: &str, now: Instant) -> u64 {
+        if let Some(number) = self.numbers.get(key) {
+            return *number;
+        }
+        let number = self.next_number;
+        self.next_number += 1;
+        let session = key.strip_suffix(":common").map(SessionId::from);
+        let common = session.is_some();
+        if let Some(record) = session.as_ref().and_then(|id| self.sessions.get_mut(id)) {
+            record.common = Some(number);
+            record.streams.push(number);
+        }
+        self.numbers.insert(key.to_owned(), number);
+        self.streams.insert(
+            number,
+            StreamLog {
+                key: key.to_owned(),
+                session,
+                common,
+                counted: false,
+                events: VecDeque::new(),
+                next_index: 0,
+                ended_at: None,
+                last_event: now,
+                appended: watch::Sender::new(0),
+            },
+        );
+        number
+    }
+
+    /// Ends the POST streams of a session whose worker is gone: their answers will never come.
+    fn end_streams_of(&mut self, id: &SessionId, now: Instant) {
+        let Some(record) = self.sessions.get_mut(id) else { return };
+        record.unanswered = 0;
+        record.awaiting.clear();
+        for number in &record.streams {
+            if let Some(log) = self.streams.get_mut(number)
+                && !log.common
+                && log.ended_at.is_none()
+            {
+                log.ended_at = Some(now);
+                log.counted = false;
+                log.appended.send_replace(log.next_index);
+            }
+        }
+    }
+}
+
+/// What is known of every live session, awake or asleep, and the events of their streams:
+/// rmcp's session store and event store.
 #[derive(Debug, Default)]
 pub struct SessionRecords {
-    records: Mutex<HashMap<SessionId, Record>>,
+    state: Mutex<State>,
 }
 
 impl SessionRecords {
-    fn lock(&self) -> MutexGuard<'_, HashMap<SessionId, Record>> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves plain data behind; keep serving.
-        self.records.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Whether the session is known (awake or asleep); a known one counts as used now.
     pub fn touch_known(&self, id: &str) -> bool {
-        let mut records = self.lock();
-        records.get_mut(id).map(|record| record.last_seen = Instant::now()).is_some()
+        let mut state = self.lock();
+        state.sessions.get_mut(id).map(|record| record.last_seen = Instant::now()).is_some()
     }
 
     /// (awake, asleep) session counts.
     pub fn counts(&self) -> (usize, usize) {
-        let records = self.lock();
-        let awake = records.values().filter(|r| r.phase == Phase::Awake).count();
-        (awake, records.len() - awake)
+        let state = self.lock();
+        let awake = state.awake.len();
+        (awake, state.sessions.len() - awake)
+    }
+
+    /// Events of stream `number` from `from` on, live until the stream ends (or, for a
+    /// standalone stream, until its session does).
+    fn follow(self: &Arc<Self>, number: u64, from: u64) -> Option<Follow> {
+        let state = self.lock();
+        let log = state.streams.get(&number)?;
+        Some(Follow {
+            records: Arc::downgrade(self),
+            number,
+            next: from,
+            buffered: VecDeque::new(),
+            appended: tokio_util::sync::ReusableBoxFuture::new(changed(log.appended.subscribe())),
+            done: false,
+        })
     }
 }
 
 #[async_trait::async_trait]
 impl SessionStore for SessionRecords {
     async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
-        let mut records = self.lock();
-        Ok(records.get_mut(session_id).and_then(|record| {
-            record.last_seen = Instant::now();
+        let mut state = self.lock();
+        Ok(state.sessions.get_mut(session_id).and_then(|record| {
+            record.seen(Instant::now());
             record.params.clone().map(SessionState::new)
         }))
     }
 
-    async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
-        let mut records = self.lock();
-        if records.len() > MAX_RECORDS {
+    async fn store(
+        &self,
+        session_id: &str,
+        session: &SessionState,
+    ) -> Result<(), SessionStoreError> {
+        let mut state = self.lock();
+        if state.sessions.len() > MAX_RECORDS {
             return Ok(());
         }
-        if let Some(record) = records.get_mut(session_id) {
-            record.params = Some(state.initialize_params.clone());
+        if let Some(record) = state.sessions.get_mut(session_id) {
+            record.params = Some(session.initialize_params.clone());
         }
         Ok(())
     }
 
     async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
-        self.lock().remove(session_id);
+        self.lock().remove_session(session_id);
         Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl EventStore for SessionRecords {
+    async fn store_event(
+        &self,
+        stream_id: &str,
+        event: &ServerSseMessage,
+    ) -> Result<String, EventStoreError> {
+        let now = Instant::now();
+        let mut state = self.lock();
+        let number = state.log_for(stream_id, now);
+        let Some(log) = state.streams.get_mut(&number) else {
+            return Err("the stream's log is gone".into());
+        };
+        let index = log.next_index;
+        log.next_index += 1;
+        let id = format!("{number}.{index}");
+        let mut kept = event.clone();
+        kept.event_id = Some(id.clone());
+        if log.events.len() >= MAX_EVENTS_PER_STREAM {
+            log.events.pop_front();
+        }
+        log.events.push_back((index, kept));
+        log.last_event = now;
+        let (common, session) = (log.common, log.session.clone());
+        let mut answered = false;
+        match event.message.as_deref() {
+            Some(JsonRpcMessage::Response(_) | JsonRpcMessage::Error(_)) if !common => {
+                log.ended_at = Some(now);
+                answered = std::mem::take(&mut log.counted);
+            }
+            _ => {}
+        }
+        log.appended.send_replace(log.next_index);
+        if let Some(record) = session.as_ref().and_then(|id| state.sessions.get_mut(id)) {
+            if answered {
+                record.unanswered = record.unanswered.saturating_sub(1);
+            }
+            if let (true, Some(JsonRpcMessage::Request(request))) =
+                (common, event.message.as_deref())
+            {
+                record.awaiting.insert(request.id.clone());
+            }
+        }
+        Ok(id)
+    }
+
+    /// Replays go through [`SleepingSessions::resume`], which checks whose stream it is.
+    async fn replay_events_after(
+        &self,
+        _last_event_id: &str,
+    ) -> Result<EventStream, EventStoreError> {
+        Err("replays are served by the session manager".into())
+    }
+}
+
+async fn changed(mut appended: watch::Receiver<u64>) -> (bool, watch::Receiver<u64>) {
+    let open = appended.changed().await.is_ok();
+    (open, appended)
+}
+
+/// A stream's logged events from some index on, then live ones until it ends.
+struct Follow {
+    records: Weak<SessionRecords>,
+    number: u64,
+    next: u64,
+    buffered: VecDeque<ServerSseMessage>,
+    appended: tokio_util::sync::ReusableBoxFuture<'static, (bool, watch::Receiver<u64>)>,
+    done: bool,
+}
+
+impl Follow {
+    /// Takes what the log has from `next` on; whether the stream can still grow.
+    fn take_logged(&mut self) -> bool {
+        let Some(records) = self.records.upgrade() else { return false };
+        let state = records.lock();
+        let Some(log) = state.streams.get(&self.number) else { return false };
+        for (index, event) in &log.events {
+            if *index >= self.next {
+                self.buffered.push_back(event.clone());
+            }
+        }
+        self.next = self.next.max(log.next_index);
+        log.ended_at.is_none()
+    }
+}
+
+impl Stream for Follow {
+    type Item = ServerSseMessage;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ServerSseMessage>> {
+        loop {
+            if let Some(event) = self.buffered.pop_front() {
+                return Poll::Ready(Some(event));
+            }
+            if self.done {
+                return Poll::Ready(None);
+            }
+            let growing = self.take_logged();
+            if !self.buffered.is_empty() {
+                continue;
+            }
+            if !growing {
+                self.done = true;
+                continue;
+            }
+            // The watch marks what was seen: an event appended after `take_logged` above makes
+            // this ready at once, so none is missed.
+            let (open, receiver) = std::task::ready!(self.appended.poll(cx));
+            self.appended.set(changed(receiver));
+            if !open {
+                self.take_logged();
+                self.done = true;
+            }
+        }
+    }
+}
+
+type BoxedEvents = Pin<Box<dyn Stream<Item = ServerSseMessage> + Send + Sync>>;
+
+/// A GET stream that keeps its session's `listener` slot while it is open.
+struct Listening<S> {
+    stream: S,
+    _slot: ListenerSlot,
+}
+
+impl<S: Stream + Unpin> Stream for Listening<S> {
+    type Item = S::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        Pin::new(&mut self.stream).poll_next(cx)
+    }
+}
+
+struct ListenerSlot {
+    records: Weak<SessionRecords>,
+    id: SessionId,
+    listener: u64,
+}
+
+impl Drop for ListenerSlot {
+    fn drop(&mut self) {
+        let Some(records) = self.records.upgrade() else { return };
+        let mut state = records.lock();
+        if let Some(record) = state.sessions.get_mut(&self.id)
+            && record.listener == Some(self.listener)
+        {
+            record.listener = None;
+        }
     }
 }
 
@@ -128,18 +475,25 @@ impl SessionStore for SessionRecords {
 pub struct SleepingSessions {
     inner: LocalSessionManager,
     records: Arc<SessionRecords>,
+    sleep_after: Duration,
 }
 
 impl SleepingSessions {
     /// Session manager and store (to be set as the rmcp config's `session_store`); a sweeper
     /// runs until `cancel` or until the manager is dropped.
     pub fn new(times: SessionTimes, cancel: CancellationToken) -> (Arc<Self>, Arc<SessionRecords>) {
-        let mut inner = LocalSessionManager::default();
-        // rmcp's own idle timeout stays as the safety net for sessions that never sleep (an open
-        // stream that was silently dropped); it also ends them.
-        inner.session_config.keep_alive = Some(times.expire_after);
         let records = Arc::new(SessionRecords::default());
-        let sessions = Arc::new(Self { inner, records: records.clone() });
+        let mut inner = LocalSessionManager::default().with_event_store(records.clone());
+        // rmcp's own idle timeout stays as the safety net for sessions that never sleep; it
+        // also ends them.
+        inner.session_config.keep_alive = Some(times.expire_after);
+        // Finished streams are replayed from our log, not from the worker's cache.
+        inner.session_config.completed_cache_ttl = Duration::ZERO;
+        // Every POST stream starts with a priming event: its id tells whose stream it is.
+        inner.session_config.sse_retry =
+            inner.session_config.sse_retry.or(Some(Duration::from_secs(3)));
+        let sessions =
+            Arc::new(Self { inner, records: records.clone(), sleep_after: times.sleep_after });
         tokio::spawn(sweep(Arc::downgrade(&sessions), times, cancel));
         (sessions, records)
     }
@@ -149,44 +503,143 @@ impl SleepingSessions {
     }
 
     fn touch(&self, id: &SessionId) {
-        if let Some(record) = self.records.lock().get_mut(id) {
-            record.last_seen = Instant::now();
+        if let Some(record) = self.records.lock().sessions.get_mut(id) {
+            record.seen(Instant::now());
         }
     }
 
-    /// Counts a stream as open on an awake session; its guard counts it closed.
+    /// Counts a POST stream as open on an awake session; its guard counts it closed.
     fn open_stream(&self, id: &SessionId) -> Result<StreamGuard, LocalSessionManagerError> {
-        let mut records = self.records.lock();
-        match records.get_mut(id) {
+        let mut state = self.records.lock();
+        match state.sessions.get_mut(id) {
             Some(record) if record.phase == Phase::Awake => {
                 record.open_streams += 1;
-                record.last_seen = Instant::now();
-                Ok(StreamGuard { records: Arc::downgrade(&self.records), id: id.clone() })
+                record.seen(Instant::now());
+                Ok(StreamGuard {
+                    records: Arc::downgrade(&self.records),
+                    id: id.clone(),
+                    sleep_after: self.sleep_after,
+                })
             }
             _ => Err(Self::not_found(id)),
         }
     }
 
-    /// Puts idle sessions to sleep and forgets expired ones.
-    async fn sweep_once(&self, times: SessionTimes) {
+    /// Makes `id` the owner of the stream whose event `event_id` is, and counts the stream as
+    /// unanswered until its answer is logged.
+    fn claim_stream(&self, id: &SessionId, event_id: Option<&str>) {
+        let Some(number) = event_id.and_then(parse_event_id).map(|(n, _)| n) else { return };
+        let mut state = self.records.lock();
+        let Some(log) = state.streams.get_mut(&number) else { return };
+        if log.common || log.session.is_some() {
+            return;
+        }
+        log.session = Some(id.clone());
+        let unanswered = log.ended_at.is_none();
+        log.counted = unanswered;
+        if let Some(record) = state.sessions.get_mut(id) {
+            record.streams.push(number);
+            if unanswered {
+                record.unanswered += 1;
+            }
+        }
+    }
+
+    /// The standalone stream of session `id` from log index `from` on, live; a shadow (keep-alive
+    /// only) while another GET stream is the live one, as rmcp does.
+    fn standalone(
+        &self,
+        id: &SessionId,
+        from: Option<u64>,
+    ) -> Result<Listening<BoxedEvents>, LocalSessionManagerError> {
+        let mut state = self.records.lock();
+        let listener = state.next_listener;
+        state.next_listener += 1;
+        let now = Instant::now();
+        let Some(record) = state.sessions.get_mut(id) else { return Err(Self::not_found(id)) };
+        record.seen(now);
+        if record.listener.is_some() {
+            let slot = ListenerSlot { records: Weak::new(), id: id.clone(), listener };
+            return Ok(Listening {
+                stream: Box::pin(futures_util::stream::pending()),
+                _slot: slot,
+            });
+        }
+        record.listener = Some(listener);
+        let common = record.common;
+        let number = match common {
+            Some(number) => number,
+            None => state.log_for(&format!("{id}:common"), now),
+        };
+        // A new stream starts at the present; a resumed one where the client left off.
+        let from = match from {
+            Some(from) => from,
+            None => state.streams.get(&number).map_or(0, |log| log.next_index),
+        };
+        drop(state);
+        let slot =
+            ListenerSlot { records: Arc::downgrade(&self.records), id: id.clone(), listener };
+        let stream = self.records.follow(number, from).ok_or_else(|| Self::not_found(id))?;
+        Ok(Listening { stream: Box::pin(stream), _slot: slot })
+    }
+
+    /// Puts idle sessions to sleep; every `slow` sweeps also forgets expired sessions and the
+    /// logs past their window.
+    async fn sweep_once(&self, times: SessionTimes, slow: bool) {
         let now = Instant::now();
         let mut falling_asleep = Vec::new();
-        self.records.lock().retain(|id, record| {
-            let idle = now.saturating_duration_since(record.last_seen);
-            match record.phase {
-                Phase::Awake
-                    if record.open_streams == 0
-                        && record.params.is_some()
-                        && idle >= times.sleep_after =>
-                {
-                    record.phase = Phase::FallingAsleep;
+        {
+            let mut state = self.records.lock();
+            let state = &mut *state;
+            for id in &state.awake {
+                if state.sessions.get(id).is_some_and(|r| r.can_sleep(now)) {
                     falling_asleep.push(id.clone());
-                    true
                 }
-                Phase::Asleep => idle < times.expire_after,
-                _ => true,
             }
-        });
+            for id in &falling_asleep {
+                state.set_phase(id, Phase::FallingAsleep);
+            }
+            if slow {
+                let expired: Vec<SessionId> = state
+                    .sessions
+                    .iter()
+                    .filter(|(_, r)| {
+                        r.phase == Phase::Asleep
+                            && now.saturating_duration_since(r.last_seen) >= times.expire_after
+                    })
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                for id in expired {
+                    state.remove_session(&id);
+                }
+                let stale: Vec<u64> = state
+                    .streams
+                    .iter()
+                    .filter(|(_, log)| {
+                        let owner_gone =
+                            log.session.as_ref().is_some_and(|s| !state.sessions.contains_key(s));
+                        let past = |at: Instant| now.saturating_duration_since(at) >= REPLAY_WINDOW;
+                        owner_gone
+                            || log.ended_at.is_some_and(past)
+                            || (log.session.is_none() && past(log.last_event))
+                    })
+                    .map(|(n, _)| *n)
+                    .collect();
+                for number in stale {
+                    state.remove_stream(number);
+                }
+                // A standalone stream quiet for the window has nothing left to replay.
+                for log in state.streams.values_mut().filter(|log| log.common) {
+                    if now.saturating_duration_since(log.last_event) >= REPLAY_WINDOW {
+                        log.events.clear();
+                    }
+                }
+                let streams = &state.streams;
+                for record in state.sessions.values_mut() {
+                    record.streams.retain(|n| streams.contains_key(n));
+                }
+            }
+        }
         for id in falling_asleep {
             if let Err(error) = self.inner.close_session(&id).await {
                 tracing::debug!(%error, "closing an idle session's worker");
@@ -195,38 +648,49 @@ impl SleepingSessions {
     }
 }
 
+/// `{stream}.{index}`, as [`SessionRecords::store_event`] makes them.
+fn parse_event_id(id: &str) -> Option<(u64, u64)> {
+    let (number, index) = id.split_once('.')?;
+    Some((number.parse().ok()?, index.parse().ok()?))
+}
+
 async fn sweep(sessions: Weak<SleepingSessions>, times: SessionTimes, cancel: CancellationToken) {
-    let every = (times.sleep_after / 12).clamp(Duration::from_millis(250), Duration::from_secs(5));
-    let mut tick = tokio::time::interval(every);
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut count = 0u32;
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
         let Some(sessions) = sessions.upgrade() else { return };
-        sessions.sweep_once(times).await;
+        count = count.wrapping_add(1);
+        sessions.sweep_once(times, count.is_multiple_of(SLOW_SWEEP_EVERY)).await;
     }
 }
 
-/// Counts a stream closed when the response stream is dropped (finished or abandoned).
+/// Counts a POST stream closed when it is dropped (finished or abandoned); the session then
+/// stays awake for the grace.
 #[derive(Debug)]
 struct StreamGuard {
     records: Weak<SessionRecords>,
     id: SessionId,
+    sleep_after: Duration,
 }
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
         let Some(records) = self.records.upgrade() else { return };
-        if let Some(record) = records.lock().get_mut(&self.id) {
+        if let Some(record) = records.lock().sessions.get_mut(&self.id) {
+            let now = Instant::now();
             record.open_streams = record.open_streams.saturating_sub(1);
-            record.last_seen = Instant::now();
+            record.last_seen = now;
+            record.awake_until = record.awake_until.max(now + self.sleep_after);
         }
     }
 }
 
-/// A response stream that keeps its session awake while open.
+/// A POST response stream that keeps its session awake while open.
 struct Tracked<S> {
     stream: S,
     _guard: StreamGuard,
@@ -246,7 +710,9 @@ impl SessionManager for SleepingSessions {
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
         let (id, transport) = self.inner.create_session().await?;
-        self.records.lock().insert(id.clone(), Record::awake());
+        let mut state = self.records.lock();
+        state.sessions.insert(id.clone(), Record::new(Instant::now()));
+        state.awake.insert(id.clone());
         Ok((id, transport))
     }
 
@@ -260,11 +726,11 @@ impl SessionManager for SleepingSessions {
     }
 
     async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
-        let mut records = self.records.lock();
-        Ok(match records.get_mut(id) {
-            // Touched here so the sweeper cannot pick it between this check and the request.
+        let mut state = self.records.lock();
+        Ok(match state.sessions.get_mut(id) {
+            // Marked in flight, so the sweeper cannot pick it between this check and the request.
             Some(record) if record.phase == Phase::Awake => {
-                record.last_seen = Instant::now();
+                record.seen(Instant::now());
                 true
             }
             _ => false,
@@ -274,14 +740,16 @@ impl SessionManager for SleepingSessions {
     /// Called for DELETE and by rmcp whenever a session's worker ends.
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
         let result = self.inner.close_session(id).await;
-        let mut records = self.records.lock();
-        if let Some(record) = records.get_mut(id) {
-            if record.params.is_some() {
-                record.phase = Phase::Asleep;
+        let mut state = self.records.lock();
+        let now = Instant::now();
+        state.end_streams_of(id, now);
+        match state.sessions.get_mut(id) {
+            Some(record) if record.params.is_some() => {
                 record.open_streams = 0;
-            } else {
-                records.remove(id);
+                state.set_phase(id, Phase::Asleep);
             }
+            Some(_) => state.remove_session(id),
+            None => {}
         }
         result
     }
@@ -292,7 +760,12 @@ impl SessionManager for SleepingSessions {
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         let guard = self.open_stream(id)?;
-        let stream = self.inner.create_stream(id, message).await?;
+        let mut stream = Box::pin(self.inner.create_stream(id, message).await?);
+        // The priming event is queued before rmcp hands the stream over: its id is in the
+        // stream's log, which this claims for the session.
+        let first = tokio::time::timeout(FIRST_EVENT_WAIT, stream.next()).await.ok().flatten();
+        self.claim_stream(id, first.as_ref().and_then(|e| e.event_id.as_deref()));
+        let stream = futures_util::stream::iter(first).chain(stream);
         Ok(Tracked { stream: Box::pin(stream), _guard: guard })
     }
 
@@ -301,17 +774,29 @@ impl SessionManager for SleepingSessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<(), Self::Error> {
-        self.touch(id);
-        self.inner.accept_message(id, message).await
+        // The client's answer to a request the server sent on the standalone stream.
+        let answered = match &message {
+            JsonRpcMessage::Response(response) => Some(response.id.clone()),
+            JsonRpcMessage::Error(error) => error.id.clone(),
+            _ => None,
+        };
+        self.inner.accept_message(id, message).await?;
+        let mut state = self.records.lock();
+        if let Some(record) = state.sessions.get_mut(id) {
+            let now = Instant::now();
+            record.seen(now);
+            if let Some(answered) = answered {
+                record.awaiting.remove(&answered);
+            }
+        }
+        Ok(())
     }
 
     async fn create_standalone_stream(
         &self,
         id: &SessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        let guard = self.open_stream(id)?;
-        let stream = self.inner.create_standalone_stream(id).await?;
-        Ok(Tracked { stream: Box::pin(stream), _guard: guard })
+        self.standalone(id, None)
     }
 
     async fn resume(
@@ -319,9 +804,35 @@ impl SessionManager for SleepingSessions {
         id: &SessionId,
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        let guard = self.open_stream(id)?;
-        let stream = self.inner.resume(id, last_event_id).await?;
-        Ok(Tracked { stream: Box::pin(stream), _guard: guard })
+        let invalid = || LocalSessionManagerError::SessionError(SessionError::InvalidEventId);
+        let Some((number, index)) = parse_event_id(&last_event_id) else {
+            // rmcp's own priming id of a GET stream ("0"): nothing was received yet.
+            let from = {
+                let state = self.records.lock();
+                let record = state.sessions.get(id).ok_or_else(|| Self::not_found(id))?;
+                record
+                    .common
+                    .and_then(|n| state.streams.get(&n))
+                    .and_then(|log| log.events.front().map(|(i, _)| *i))
+            };
+            return self
+                .standalone(id, Some(from.unwrap_or(0)))
+                .map(futures_util::future::Either::Left);
+        };
+        let common = {
+            let state = self.records.lock();
+            let log = state.streams.get(&number).ok_or_else(invalid)?;
+            if log.session.as_ref() != Some(id) {
+                return Err(invalid());
+            }
+            log.common
+        };
+        self.touch(id);
+        if common {
+            return self.standalone(id, Some(index + 1)).map(futures_util::future::Either::Left);
+        }
+        let follow = self.records.follow(number, index + 1).ok_or_else(invalid)?;
+        Ok(futures_util::future::Either::Right(follow))
     }
 
     async fn restore_session(
@@ -330,7 +841,7 @@ impl SessionManager for SleepingSessions {
     ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
         let deadline = Instant::now() + WAKE_WAIT;
         loop {
-            let phase = self.records.lock().get(&id).map(|r| r.phase);
+            let phase = self.records.lock().sessions.get(&id).map(|r| r.phase);
             match phase {
                 None => return Ok(RestoreOutcome::NotSupported),
                 Some(Phase::FallingAsleep) if Instant::now() < deadline => {
@@ -343,11 +854,11 @@ impl SessionManager for SleepingSessions {
         self.inner.close_session(&id).await?;
         let outcome = self.inner.restore_session(id.clone()).await?;
         if matches!(outcome, RestoreOutcome::Restored(_)) {
-            let mut records = self.records.lock();
-            if let Some(record) = records.get_mut(&id) {
-                record.phase = Phase::Awake;
+            let mut state = self.records.lock();
+            state.set_phase(&id, Phase::Awake);
+            if let Some(record) = state.sessions.get_mut(&id) {
                 record.open_streams = 0;
-                record.last_seen = Instant::now();
+                record.seen(Instant::now());
             }
         }
         Ok(outcome)

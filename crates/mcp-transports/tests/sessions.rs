@@ -1,6 +1,8 @@
 //! Sleeping sessions on a real listener with raw HTTP: an idle session loses its worker and wakes
-//! unnoticed at its next request; open streams and running calls keep it awake; DELETE and the
-//! idle timeout end it for good. And the cached `tools/list`, which answers without waking.
+//! unnoticed at its next request (one that only did its handshake at once); running calls and
+//! requests of the server waiting for the client keep it awake; an open GET stream does not, yet
+//! hears what the server sends; a broken stream is resumed after the session slept; DELETE and
+//! the idle timeout end it for good. And the cached `tools/list`, which answers without waking.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -51,8 +53,30 @@ impl ServerHandler for Counting {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        match request.name.as_ref() {
+            // Something for the standalone stream.
+            "announce" => {
+                context
+                    .peer
+                    .notify_tool_list_changed()
+                    .await
+                    .map_err(|e| McpError::internal_error(format!("notify: {e}"), None))?;
+                return Ok(CallToolResult::success(vec![ContentBlock::text("announced")]).into());
+            }
+            // A request to the client, answered while the call waits.
+            "ask" => {
+                let roots = context
+                    .peer
+                    .list_roots()
+                    .await
+                    .map_err(|e| McpError::internal_error(format!("roots: {e}"), None))?;
+                let text = format!("roots: {}", roots.roots.len());
+                return Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into());
+            }
+            _ => {}
+        }
         let ms = request.arguments.as_ref().and_then(|a| a.get("ms")).and_then(Value::as_u64);
         tokio::time::sleep(Duration::from_millis(ms.unwrap_or(0))).await;
         Ok(CallToolResult::success(vec![ContentBlock::text("slept")]).into())
@@ -142,6 +166,32 @@ impl Server {
         (status, answer)
     }
 
+    /// Calls a tool without arguments: the HTTP status and the answer.
+    async fn tool(&self, id: &str, name: &str) -> (u16, Option<Value>) {
+        static NEXT_ID: AtomicUsize = AtomicUsize::new(1000);
+        let call = json!({"jsonrpc": "2.0", "id": NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            "method": "tools/call", "params": {"name": name, "arguments": {}}});
+        let response = self.post(Some(id), call).await;
+        let status = response.status().as_u16();
+        let answer = Events::new(response).until(|m| m.get("id").is_some()).await;
+        (status, answer)
+    }
+
+    /// Opens the session's GET stream, resuming after `last_event_id` if given.
+    async fn get(&self, id: &str, last_event_id: Option<&str>) -> Events {
+        let mut request = reqwest::Client::new()
+            .get(&self.mcp)
+            .header("accept", "text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            .header("mcp-session-id", id);
+        if let Some(last) = last_event_id {
+            request = request.header("last-event-id", last);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        Events::new(response)
+    }
+
     /// `mcp_sessions{site="demo",state=…}` from `/metrics`.
     async fn sessions_gauge(&self, state: &str) -> String {
         let text = self.http.get(&self.metrics).send().await.unwrap().text().await.unwrap();
@@ -191,33 +241,100 @@ async fn an_idle_session_sleeps_and_wakes_at_its_next_request() {
 }
 
 #[tokio::test]
-async fn a_running_call_and_an_open_stream_keep_a_session_awake() {
+async fn a_session_that_only_did_its_handshake_sleeps_at_once() {
+    let server = start(Duration::from_secs(30), Duration::from_secs(600)).await;
+    let id = server.open().await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(server.sessions_gauge("asleep").await, "1", "long before the 30 s grace");
+    let (status, answer) = server.call(&id, 0).await;
+    assert!(status == 200 && slept(answer), "woken: {status}");
+    assert_eq!(server.handshakes.load(Ordering::SeqCst), 2);
+    // After a real request the grace applies: it stays awake.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(server.sessions_gauge("awake").await, "1");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_running_call_keeps_a_session_awake() {
     let server = start(Duration::from_millis(300), Duration::from_secs(600)).await;
     let id = server.open().await;
     let (status, answer) = server.call(&id, 1500).await;
     assert!(status == 200 && slept(answer), "a call longer than the sleep time: {status}");
     assert_eq!(server.handshakes.load(Ordering::SeqCst), 1, "never slept during the call");
+    server.stop().await;
+}
 
-    let stream = server
-        .http
-        .get(&server.mcp)
-        .header("accept", "text/event-stream")
-        .header("mcp-protocol-version", "2025-11-25")
-        .header("mcp-session-id", &id)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status(), 200);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    let (status, answer) = server.call(&id, 0).await;
-    assert!(status == 200 && slept(answer), "{status}");
-    assert_eq!(server.handshakes.load(Ordering::SeqCst), 1, "the open stream kept it awake");
+#[tokio::test]
+async fn an_open_get_stream_needs_no_worker_and_still_hears_the_server() {
+    let server = start(Duration::from_millis(300), Duration::from_secs(600)).await;
+    let id = server.open().await;
+    let mut events = server.get(&id, None).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(server.sessions_gauge("asleep").await, "1", "the GET stream holds no worker");
 
+    let (status, answer) = server.tool(&id, "announce").await;
+    assert!(status == 200 && text_of(&answer) == "announced", "{status} {answer:?}");
+    let heard = events.until(|m| m["method"] == "notifications/tools/list_changed").await;
+    assert!(heard.is_some(), "what a woken worker sends reaches the open GET stream");
+    // A second GET stream only keeps alive: a message goes to one stream, never to both.
+    let mut second = server.get(&id, None).await;
+    let (status, _) = server.tool(&id, "announce").await;
+    assert_eq!(status, 200);
+    assert!(events.until(|m| m["method"] == "notifications/tools/list_changed").await.is_some());
+    assert!(second.within(Duration::from_millis(300)).await.is_none(), "the shadow hears nothing");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_broken_stream_is_resumed_after_the_session_slept() {
+    let server = start(Duration::from_millis(200), Duration::from_secs(600)).await;
+    let id = server.open().await;
+    let call = json!({"jsonrpc": "2.0", "id": 77, "method": "tools/call",
+        "params": {"name": "nap", "arguments": {"ms": 600}}});
+    let mut stream = Events::new(server.post(Some(&id), call).await);
+    let priming = stream.next_event().await.expect("a priming event");
+    let last_event_id = priming.0.expect("the priming event has an id");
+    drop(stream); // the connection breaks before the answer
+
+    // The answer is logged at 600 ms; the session sleeps after its grace.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(server.sessions_gauge("asleep").await, "1");
+    let other = server.open().await;
+    let mut foreign = server.get(&other, Some(&last_event_id)).await;
+    assert!(foreign.until(|m| m["id"] == 77).await.is_none(), "another session cannot replay it");
+    let mut resumed = server.get(&id, Some(&last_event_id)).await;
+    let answer = resumed.until(|m| m["id"] == 77).await;
+    assert_eq!(answer.map(|a| text_of(&Some(a))), Some("slept".to_owned()), "replayed after sleep");
+
+    // A stream broken while its call still runs is followed live until the answer.
+    let call = json!({"jsonrpc": "2.0", "id": 78, "method": "tools/call",
+        "params": {"name": "nap", "arguments": {"ms": 700}}});
+    let mut stream = Events::new(server.post(Some(&id), call).await);
+    let priming = stream.next_event().await.expect("a priming event").0.unwrap();
     drop(stream);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    let (status, answer) = server.call(&id, 0).await;
-    assert!(status == 200 && slept(answer), "{status}");
-    assert_eq!(server.handshakes.load(Ordering::SeqCst), 2, "asleep once the stream closed");
+    let mut resumed = server.get(&id, Some(&priming)).await;
+    let answer = resumed.until(|m| m["id"] == 78).await;
+    assert_eq!(answer.map(|a| text_of(&Some(a))), Some("slept".to_owned()), "followed live");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_of_the_server_keeps_the_session_awake_until_the_client_answers() {
+    let server = start(Duration::from_millis(200), Duration::from_secs(600)).await;
+    let id = server.open().await;
+    let call = json!({"jsonrpc": "2.0", "id": 90, "method": "tools/call",
+        "params": {"name": "ask", "arguments": {}}});
+    let mut stream = Events::new(server.post(Some(&id), call).await);
+    let request = stream.until(|m| m["method"] == "roots/list").await.expect("the server asks");
+    // The client takes its time; the session must not sleep meanwhile.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let answer = json!({"jsonrpc": "2.0", "id": request["id"], "result": {"roots": [
+        {"uri": "file:///data", "name": "data"}]}});
+    assert_eq!(server.post(Some(&id), answer).await.status(), 202);
+    let result = stream.until(|m| m["id"] == 90).await;
+    assert_eq!(result.map(|r| text_of(&Some(r))), Some("roots: 1".to_owned()));
+    assert_eq!(server.handshakes.load(Ordering::SeqCst), 1, "never slept while asking");
     server.stop().await;
 }
 
@@ -280,4 +397,75 @@ async fn tools_list_is_answered_from_the_cache_without_waking_the_session() {
     by_rmcp.bytes().await.unwrap();
     assert_eq!(server.handshakes.load(Ordering::SeqCst), 2, "rmcp woke the session to answer");
     server.stop().await;
+}
+
+fn text_of(answer: &Option<Value>) -> String {
+    answer
+        .as_ref()
+        .and_then(|a| a["result"]["content"][0]["text"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The SSE events of a response, read as they come.
+struct Events {
+    body: futures_util::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    pending: String,
+}
+
+impl Events {
+    fn new(response: reqwest::Response) -> Self {
+        use futures_util::StreamExt;
+        Self { body: response.bytes_stream().boxed(), pending: String::new() }
+    }
+
+    /// The next event: its id and its data as JSON (`Null` for an event without data); `None`
+    /// when the stream ends or nothing comes for 5 s.
+    async fn next_event(&mut self) -> Option<(Option<String>, Value)> {
+        self.next_event_within(Duration::from_secs(5)).await
+    }
+
+    async fn next_event_within(&mut self, wait: Duration) -> Option<(Option<String>, Value)> {
+        use futures_util::StreamExt;
+        loop {
+            if let Some(end) = self.pending.find("\n\n") {
+                let block: String = self.pending.drain(..end + 2).collect();
+                let mut id = None;
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = Some(v.trim().to_owned());
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim());
+                    }
+                }
+                if id.is_none() && data.is_empty() {
+                    continue; // a keep-alive comment or a bare retry hint
+                }
+                return Some((id, serde_json::from_str(&data).unwrap_or(Value::Null)));
+            }
+            let chunk = tokio::time::timeout(wait, self.body.next()).await.ok()??.ok()?;
+            self.pending.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+        }
+    }
+
+    /// The first message for which `wanted` holds, within 5 s.
+    async fn until(&mut self, wanted: impl Fn(&Value) -> bool) -> Option<Value> {
+        while let Some((_, message)) = self.next_event().await {
+            if wanted(&message) {
+                return Some(message);
+            }
+        }
+        None
+    }
+
+    /// Any message within `wait`.
+    async fn within(&mut self, wait: Duration) -> Option<Value> {
+        loop {
+            let (_, message) = self.next_event_within(wait).await?;
+            if !message.is_null() {
+                return Some(message);
+            }
+        }
+    }
 }
