@@ -159,9 +159,9 @@ struct HttpArgs {
     /// Seconds without requests after which an MCP session is forgotten [default: 1800]
     #[arg(long, value_name = "SECONDS")]
     session_idle_timeout: Option<u64>,
-    /// Seconds without requests or open streams after which an MCP session sleeps: it keeps a
-    /// few hundred bytes instead of its worker and wakes unnoticed at its next request
-    /// [default: 60]
+    /// Seconds after its last request before an idle MCP session sleeps: it keeps a few hundred
+    /// bytes instead of its worker and wakes unnoticed at its next request. Running calls keep it
+    /// awake; a session that only did its handshake sleeps at once [default: 5]
     #[arg(long, value_name = "SECONDS")]
     session_sleep_after: Option<u64>,
     #[command(flatten)]

@@ -44,8 +44,8 @@ pub struct HttpOptions {
     pub shutdown_grace: Duration,
     /// An MCP session without requests for this long is forgotten (the client initializes again).
     pub session_idle_timeout: Duration,
-    /// An MCP session without requests or open streams for this long is put to sleep: it keeps
-    /// only its client's `initialize` parameters and wakes at its next request.
+    /// An MCP session with nothing running for this long after its last request is put to sleep:
+    /// it keeps only its client's `initialize` parameters and wakes at its next request.
     pub session_sleep_after: Duration,
     /// Where `/metrics` is served; `None`: not at all.
     pub metrics_listen: Option<SocketAddr>,

@@ -608,6 +608,25 @@ fn merge(report: &mut Value, extra: Value) {
     }
 }
 
+/// The process's RSS in MB once a second until `stop`.
+async fn sample_rss(pid: String, mut stop: tokio::sync::oneshot::Receiver<()>) -> Vec<f64> {
+    let mut samples = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tick.tick() => {}
+        }
+        if let Some(mb) = stats::status_mb(&pid, "VmRSS") {
+            samples.push(mb);
+        }
+    }
+    if let Some(mb) = stats::status_mb(&pid, "VmRSS") {
+        samples.push(mb);
+    }
+    samples
+}
+
 fn rss(pid: &str) -> Value {
     json!(stats::status_mb(pid, "VmRSS"))
 }
@@ -623,6 +642,10 @@ async fn run_idle(args: IdleArgs) -> Result<Value, String> {
     let connections = args.connections.clamp(1, args.sessions.max(1));
     let rss_before = rss(&pid);
     let cpu_before = stats::cpu_seconds(&pid);
+    // RSS every second from the first session on, until the DELETEs: the peak is what a burst of
+    // new sessions costs at its worst moment, not only once they have settled.
+    let (sampling, stop_sampling) = tokio::sync::oneshot::channel::<()>();
+    let sampler = tokio::spawn(sample_rss(pid.clone(), stop_sampling));
 
     // Open the sessions over `connections` connections, until all are open or time is up.
     let started = Instant::now();
@@ -706,6 +729,11 @@ async fn run_idle(args: IdleArgs) -> Result<Value, String> {
         eprintln!("mcp-loadgen: after {:.0} s idle, {woken} sessions answered", args.idle_wait);
     }
 
+    let _ = sampling.send(());
+    let samples = sampler.await.unwrap_or_default();
+    let peak =
+        samples.iter().copied().fold(None, |max: Option<f64>, v| Some(max.map_or(v, |m| m.max(v))));
+
     // End them all with DELETE, over the same connections.
     let started_delete = Instant::now();
     let opened = sessions.len();
@@ -785,7 +813,9 @@ async fn run_idle(args: IdleArgs) -> Result<Value, String> {
             "with_sessions_after_idle_wait": rss_idle,
             "after_delete": rss_deleted,
             "after_delete_late": rss_deleted_late,
+            "peak_sampled_with_sessions": peak,
         },
+        "rss_mb_every_second": samples,
         "vm_hwm_mb": stats::status_mb(&pid, "VmHWM"),
     }))
 }

@@ -71,8 +71,9 @@ const SITE: &str = "custom";
 /// once every session has had one more (a server answering all sessions at once replies in
 /// waves); each wait is bounded by this many seconds.
 const MAX_WARMUP: f64 = 60.0;
-/// Seconds the idle sessions are left alone before the second memory reading: past our
-/// default `--session-sleep-after` (60 s) plus a sweep and the allocator's 10 s decay.
+/// Seconds the idle sessions are left alone before the second memory reading: well past our
+/// default `--session-sleep-after` (5 s) and the allocator's 10 s decay, and long enough for a
+/// server that expires idle sessions to show it.
 const IDLE_WAIT_S: f64 = 90.0;
 /// Sessions woken (one `ping` each) after the idle wait.
 const WAKE: usize = 100;
@@ -895,6 +896,10 @@ fn render(results: &Value, args: &HttpArgs) -> (String, Value) {
         for (label, key) in [
             ("RSS idle after start (MB)", "idle"),
             ("RSS with the idle sessions just opened (MB)", "with_sessions"),
+            (
+                "RSS at its highest while the sessions are open, sampled every second (MB)",
+                "peak_sampled_with_sessions",
+            ),
             (
                 "RSS with the same sessions after the idle wait (MB)",
                 "with_sessions_after_idle_wait",
