@@ -32,14 +32,15 @@ use std::time::{Duration, Instant};
 
 use futures_util::{Stream, StreamExt};
 use rmcp::model::{
-    ClientJsonRpcMessage, InitializeRequestParams, JsonRpcMessage, RequestId, ServerJsonRpcMessage,
+    ClientJsonRpcMessage, ClientNotification, GetExtensions, InitializeRequestParams,
+    JsonRpcMessage, RequestId, ServerJsonRpcMessage,
 };
 use rmcp::transport::streamable_http_server::session::local::{
     LocalSessionManager, LocalSessionManagerError, SessionError,
 };
 use rmcp::transport::streamable_http_server::session::{
     EventStore, EventStoreError, EventStream, RestoreOutcome, ServerSseMessage, SessionId,
-    SessionManager, SessionState, SessionStore, SessionStoreError,
+    SessionManager, SessionRestoreMarker, SessionState, SessionStore, SessionStoreError,
 };
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -59,6 +60,9 @@ const MAX_EVENTS_PER_STREAM: usize = 256;
 
 /// A request is in flight from `has_session` to its stream or message: no sleep in between.
 const REQUEST_GRACE: Duration = Duration::from_millis(100);
+
+/// How long a request that passed `has_session` counts as on its way to the worker.
+const ON_THEIR_WAY: Duration = Duration::from_secs(1);
 
 /// How often idle sessions are looked for (asleep ones and logs are swept less often).
 const SWEEP_EVERY: Duration = Duration::from_millis(100);
@@ -84,6 +88,9 @@ enum Phase {
     /// The sweeper closed the worker; its end is not reported yet.
     FallingAsleep,
     Asleep,
+    /// A new worker is there, but the handshake is not replayed yet: requests wait for the
+    /// restore (rmcp serialises them) instead of reaching a worker that expects `initialize`.
+    Waking,
 }
 
 #[derive(Debug)]
@@ -106,6 +113,12 @@ struct Record {
     listener: Option<u64>,
     /// Its streams' logs (some may be gone already).
     streams: Vec<u64>,
+    /// Requests that passed `has_session` and have not reached the worker yet (counted for a
+    /// second at most: one refused in between, for its protocol version, never arrives).
+    on_their_way: u32,
+    last_check: Instant,
+    /// Messages being handed to the worker.
+    delivering: u32,
 }
 
 impl Record {
@@ -121,6 +134,9 @@ impl Record {
             common: None,
             listener: None,
             streams: Vec::new(),
+            on_their_way: 0,
+            last_check: now,
+            delivering: 0,
         }
     }
 
@@ -130,12 +146,27 @@ impl Record {
     }
 
     fn can_sleep(&self, now: Instant) -> bool {
+        self.idle() && now >= self.awake_until
+    }
+
+    /// Nothing of it runs: no open POST stream, no unanswered request either way, no message
+    /// being delivered.
+    fn idle(&self) -> bool {
         self.phase == Phase::Awake
             && self.params.is_some()
             && self.open_streams == 0
             && self.unanswered == 0
+            && self.delivering == 0
             && self.awaiting.is_empty()
-            && now >= self.awake_until
+    }
+
+    /// A request that passed `has_session` reached the session.
+    fn arrived(&mut self) {
+        self.on_their_way = self.on_their_way.saturating_sub(1);
+    }
+
+    fn requests_on_their_way(&self, now: Instant) -> bool {
+        self.on_their_way > 0 && now.saturating_duration_since(self.last_check) < ON_THEIR_WAY
     }
 }
 
@@ -513,6 +544,7 @@ impl SleepingSessions {
         let mut state = self.records.lock();
         match state.sessions.get_mut(id) {
             Some(record) if record.phase == Phase::Awake => {
+                record.arrived();
                 record.open_streams += 1;
                 record.seen(Instant::now());
                 Ok(StreamGuard {
@@ -558,6 +590,7 @@ impl SleepingSessions {
         let now = Instant::now();
         let Some(record) = state.sessions.get_mut(id) else { return Err(Self::not_found(id)) };
         record.seen(now);
+        record.arrived();
         if record.listener.is_some() {
             let slot = ListenerSlot { records: Weak::new(), id: id.clone(), listener };
             return Ok(Listening {
@@ -722,7 +755,12 @@ impl SessionManager for SleepingSessions {
         message: ClientJsonRpcMessage,
     ) -> Result<ServerJsonRpcMessage, Self::Error> {
         self.touch(id);
-        self.inner.initialize_session(id, message).await
+        let answer = self.inner.initialize_session(id, message).await?;
+        let mut state = self.records.lock();
+        if state.sessions.get(id).is_some_and(|r| r.phase == Phase::Waking) {
+            state.set_phase(id, Phase::Awake);
+        }
+        Ok(answer)
     }
 
     async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
@@ -730,7 +768,10 @@ impl SessionManager for SleepingSessions {
         Ok(match state.sessions.get_mut(id) {
             // Marked in flight, so the sweeper cannot pick it between this check and the request.
             Some(record) if record.phase == Phase::Awake => {
-                record.seen(Instant::now());
+                let now = Instant::now();
+                record.seen(now);
+                record.on_their_way = record.on_their_way.saturating_add(1);
+                record.last_check = now;
                 true
             }
             _ => false,
@@ -780,16 +821,48 @@ impl SessionManager for SleepingSessions {
             JsonRpcMessage::Error(error) => error.id.clone(),
             _ => None,
         };
-        self.inner.accept_message(id, message).await?;
-        let mut state = self.records.lock();
-        if let Some(record) = state.sessions.get_mut(id) {
+        // The end of a client's own handshake (not of a replayed one, which wakes the session for
+        // a request): a session that has only done its handshake needs no worker.
+        let (initialized, replayed) = match &message {
+            JsonRpcMessage::Notification(n) => (
+                matches!(n.notification, ClientNotification::InitializedNotification(_)),
+                n.notification.extensions().get::<SessionRestoreMarker>().is_some(),
+            ),
+            _ => (false, false),
+        };
+        let handshake_done = initialized && !replayed;
+        if let Some(record) = self.records.lock().sessions.get_mut(id) {
+            if !replayed {
+                record.arrived();
+            }
+            record.delivering += 1;
+        }
+        let delivered = self.inner.accept_message(id, message).await;
+        let sleep_now = {
+            let mut state = self.records.lock();
+            let Some(record) = state.sessions.get_mut(id) else { return delivered };
             let now = Instant::now();
+            record.delivering = record.delivering.saturating_sub(1);
             record.seen(now);
             if let Some(answered) = answered {
                 record.awaiting.remove(&answered);
             }
+            // Not while another request is on its way to this worker; one that checks later
+            // finds the session falling asleep and wakes it.
+            let sleep_now = delivered.is_ok()
+                && handshake_done
+                && !record.requests_on_their_way(now)
+                && record.idle()
+                && record.streams.is_empty();
+            if sleep_now {
+                state.set_phase(id, Phase::FallingAsleep);
+            }
+            sleep_now
+        };
+        if sleep_now && let Err(error) = self.inner.close_session(id).await {
+            tracing::debug!(%error, "closing the worker of a session after its handshake");
         }
-        Ok(())
+        delivered
     }
 
     async fn create_standalone_stream(
@@ -855,7 +928,7 @@ impl SessionManager for SleepingSessions {
         let outcome = self.inner.restore_session(id.clone()).await?;
         if matches!(outcome, RestoreOutcome::Restored(_)) {
             let mut state = self.records.lock();
-            state.set_phase(&id, Phase::Awake);
+            state.set_phase(&id, Phase::Waking);
             if let Some(record) = state.sessions.get_mut(&id) {
                 record.open_streams = 0;
                 record.seen(Instant::now());
