@@ -6,7 +6,7 @@
 //! only while something needs one: a request being answered, a POST stream open, a request of the
 //! server waiting for the client's answer, and a grace of `sleep_after` after the last request
 //! (so a busy client does not wake its session at every call). A session that only did its
-//! handshake sleeps within a fraction of a second. Asleep, a session keeps the client's
+//! handshake sleeps as the handshake ends. Asleep, a session keeps the client's
 //! `initialize` parameters (a few hundred bytes) in [`SessionRecords`]; its next request wakes
 //! it through rmcp's own restore path (the handshake is replayed server-side), so the client
 //! never notices. A session without requests for `expire_after` is forgotten (404).
@@ -21,8 +21,9 @@
 //! Invariant: a session's worker is only closed by the sweeper while the session is `Awake` and
 //! idle; it is marked `FallingAsleep` until the worker's end is reported (rmcp calls
 //! `close_session` when a worker ends), and a wake-up waits for that report, so the late report of
-//! an old worker never closes a new one. A stream's events are replayed only in the session that
-//! owns the stream.
+//! an old worker never closes a new one. A woken session is `Waking` until its handshake is replayed:
+//! requests meanwhile wait for rmcp's restore instead of reaching a worker that expects `initialize`.
+//! A stream's events are replayed only in the session that owns the stream.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::pin::Pin;

@@ -1018,14 +1018,19 @@ fn render(results: &Value, args: &HttpArgs) -> (String, Value) {
         "pass": ping_pass,
     }));
     let us = &memory["ours"];
-    let rss_sessions = num(us, &["rss_mb", "with_sessions_after_idle_wait"]);
-    let rss_fresh = num(us, &["rss_mb", "with_sessions"]);
+    // At every moment: the highest of the per-second samples and of the fixed readings.
+    let rss_highest =
+        ["peak_sampled_with_sessions", "with_sessions", "with_sessions_after_idle_wait"]
+            .iter()
+            .filter_map(|key| num(us, &["rss_mb", key]))
+            .reduce(f64::max);
+    let rss_idle = num(us, &["rss_mb", "with_sessions_after_idle_wait"]);
     let complete = num(us, &["sessions_opened"]) == Some(args.idle_sessions as f64)
         && num(us, &["woken"]) == Some(WAKE as f64);
     targets.push(json!({
-        "target": format!("RSS of ours with {} initialized idle sessions < 100 MB (idle {IDLE_WAIT_S:.0} s, and still answering)", args.idle_sessions),
-        "figure": rss_sessions.map(|v| format!("{v:.1} MB ({} MB just after opening)", mb(rss_fresh))),
-        "pass": rss_sessions.map(|v| v < 100.0 && complete),
+        "target": format!("RSS of ours with {} freshly opened, initialized sessions < 100 MB at every moment (sampled every second from the first session on; idle {IDLE_WAIT_S:.0} s, and still answering)", args.idle_sessions),
+        "figure": rss_highest.map(|v| format!("{v:.1} MB at the highest ({} MB after the idle wait)", mb(rss_idle))),
+        "pass": rss_highest.map(|v| v < 100.0 && complete),
     }));
     let given_back = |r: &Value| {
         let idle = num(r, &["rss_mb", "idle"])?;
