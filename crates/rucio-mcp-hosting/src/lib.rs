@@ -1,0 +1,192 @@
+//! rucio-mcp hosted over MCP streamable HTTP: the tool set of `rucio-mcp-tools` mounted as
+//! `mcp-transports` sites, either as one robot identity behind a shared secret, or for many users,
+//! each signed in through `mcp-oauth-bridge` with their site's Rucio OIDC login.
+//!
+//! Composition, and nothing else: this is where the tool crate, the transport and the bridge
+//! meet (they do not know each other). It parses no command line and reads no configuration
+//! file: the binary hands it resolved sites and typed settings.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcp_oauth_bridge::{
+    Bridge, BridgeConfig, BridgeMetrics, BridgeShared, KeySet, MemoryStore, MetadataFetcher,
+    RedisStore, StaticClient, Store,
+};
+use mcp_transports::auth::SharedSecret;
+use mcp_transports::{HttpOptions, HttpServer, Listening, Site, SiteAccess, TransportError};
+use rucio_mcp_tools::bridge::{RucioUpstream, UserClients};
+use rucio_mcp_tools::site_config::SiteConfig;
+use rucio_mcp_tools::{RucioMcpServer, ServerOptions, ToolMetrics};
+use secrecy::SecretString;
+use url::Url;
+
+const PRODUCT: &str = "rucio-mcp";
+
+/// Why a hosted server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HostingError {
+    /// A site that cannot be served this way, or a setting that does not fit.
+    #[error("{0}")]
+    Setup(String),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+/// Shared-secret mode: `server` (one Rucio identity) as site `site`, behind `secret`; serves
+/// until SIGTERM or Ctrl-C.
+pub async fn serve_shared_secret(
+    options: HttpOptions,
+    version: &str,
+    site: &str,
+    server: RucioMcpServer,
+    secret: SecretString,
+    metrics: ToolMetrics,
+) -> Result<(), HostingError> {
+    let verifier = Arc::new(SharedSecret::new(secret, PRODUCT));
+    let backend = server.clone();
+    let mount = mounted(site, server)?
+        .with_description(format!("Rucio ({site}), as this server's own Rucio identity"))
+        .with_verifier(verifier, SiteAccess::SharedSecret)
+        .with_readiness(Arc::new(move || {
+            let backend = backend.clone();
+            async move { backend.check_backend().await }
+        }));
+    let mut http = HttpServer::new(options, PRODUCT, version);
+    metrics.register(http.registry_mut());
+    let listening = http.site(mount).bind().await?;
+    let base = listening.resource_url().as_str().trim_end_matches('/').to_owned();
+    tracing::info!(
+        mcp = %format!("{base}/site/{site}/"),
+        listen = %listening.local_addr(),
+        metrics = %metrics_url(&listening),
+        "serving MCP over streamable HTTP (shared-secret mode)"
+    );
+    Ok(listening.serve(mcp_transports::shutdown_signal()).await?)
+}
+
+/// What OIDC bridge mode needs beyond the HTTP options.
+#[derive(Debug)]
+pub struct BridgeSettings {
+    /// The public URL clients reach the server at; each site's resource is under it.
+    pub resource_url: Url,
+    pub keys: KeySet,
+    /// Shared state of several replicas; `None`: in memory.
+    pub redis_url: Option<String>,
+    /// Client metadata documents may come from loopback addresses (tests only).
+    pub allow_loopback_cimd: bool,
+    pub static_clients: Vec<StaticClient>,
+    /// How long a sign-in at Rucio may take.
+    pub login_timeout: Duration,
+    pub read_only: bool,
+}
+
+/// OIDC bridge mode: every site of `sites` under `/site/{name}/`, each user signed in through
+/// the bridge with the site's Rucio OIDC login, every call run as that user; serves until
+/// SIGTERM or Ctrl-C.
+pub async fn serve_bridge(
+    options: HttpOptions,
+    version: &str,
+    settings: BridgeSettings,
+    sites: Vec<SiteConfig>,
+) -> Result<(), HostingError> {
+    let store: Arc<dyn Store> = match &settings.redis_url {
+        Some(url) => Arc::new(
+            RedisStore::connect(url, "rucio-mcp:")
+                .await
+                .map_err(|e| HostingError::Setup(e.to_string()))?,
+        ),
+        None => Arc::new(MemoryStore::new()),
+    };
+    let bridge_metrics = BridgeMetrics::default();
+    if settings.allow_loopback_cimd {
+        tracing::warn!(
+            "--allow-loopback-cimd is on: client metadata may come from loopback addresses (tests only)"
+        );
+    }
+    let shared = Arc::new(BridgeShared::new(
+        Arc::new(settings.keys),
+        store.clone(),
+        MetadataFetcher::new(settings.allow_loopback_cimd),
+        bridge_metrics.clone(),
+    ));
+    let metrics = ToolMetrics::default();
+    let mut server = HttpServer::new(options, PRODUCT, version);
+    metrics.register(server.registry_mut());
+    bridge_metrics.register(server.registry_mut(), "rucio_mcp");
+    let base = settings.resource_url.as_str().trim_end_matches('/').to_owned();
+    let mut urls = Vec::new();
+    for resolved in sites {
+        for warning in &resolved.warnings {
+            tracing::warn!("{warning}");
+        }
+        let name = resolved.site.clone();
+        if let Ok(preset) = site_presets::find(&name)
+            && !preset.multi_user_http
+        {
+            return Err(HostingError::Setup(format!(
+                "site {name} authenticates with {} only; OIDC bridge mode needs an OIDC site (or use --shared-secret for one robot identity)",
+                preset.auth_types.iter().map(|t| t.as_str()).collect::<Vec<_>>().join("/")
+            )));
+        }
+        let title = format!("Rucio ({name})");
+        let upstream = Arc::new(
+            RucioUpstream::new(resolved.config.clone(), title.clone())
+                .map_err(|e| HostingError::Setup(format!("site {name}: {e}")))?,
+        );
+        let users = UserClients::new(upstream.base_client().clone());
+        let tools = RucioMcpServer::for_users(
+            ServerOptions::for_site(&name, settings.read_only),
+            users,
+            metrics.clone(),
+        );
+        let resource = Url::parse(&format!("{base}/site/{name}/"))
+            .map_err(|e| HostingError::Setup(format!("--resource-url: {e}")))?;
+        let mut config = BridgeConfig::new(name.clone(), resource.clone());
+        config.site_title = title;
+        config.login_timeout = settings.login_timeout;
+        config.static_clients = settings.static_clients.clone();
+        let bridge = Arc::new(
+            Bridge::new(config, shared.clone(), upstream)
+                .map_err(|e| HostingError::Setup(e.to_string()))?,
+        );
+        tracing::info!(site = %name, config = %resolved.source, rucio = %resolved.config.rucio_host, "site {name}");
+        let backend = tools.clone();
+        let store = store.clone();
+        let mount = mounted(&name, tools)?
+            .with_description(format!("Rucio ({name}), as each signed-in user"))
+            .with_oauth(&bridge)
+            .with_readiness(Arc::new(move || {
+                let backend = backend.clone();
+                let store = store.clone();
+                async move {
+                    store.ping().await.map_err(|e| e.to_string())?;
+                    backend.check_backend().await
+                }
+            }));
+        server = server.site(mount);
+        urls.push(resource.to_string());
+    }
+    let listening = server.bind().await?;
+    tracing::info!(
+        mcp = %urls.first().cloned().unwrap_or_default(),
+        sites = %urls.join(","),
+        listen = %listening.local_addr(),
+        metrics = %metrics_url(&listening),
+        read_only = settings.read_only,
+        "serving MCP over streamable HTTP (OIDC bridge mode)"
+    );
+    Ok(listening.serve(mcp_transports::shutdown_signal()).await?)
+}
+
+/// The site serving `tools`, with its tool list answered from bytes serialised once.
+fn mounted(name: &str, tools: RucioMcpServer) -> Result<Site, HostingError> {
+    let tool_list = tools.tool_list();
+    Site::new(name, tools)
+        .with_tool_list(&tool_list)
+        .map_err(|e| HostingError::Setup(format!("cannot serialize the tool list: {e}")))
+}
+
+fn metrics_url(listening: &Listening) -> String {
+    listening.metrics_addr().map_or_else(|| "off".to_owned(), |a| format!("http://{a}/metrics"))
+}
