@@ -470,13 +470,14 @@ impl Stream for Follow {
 
 type BoxedEvents = Pin<Box<dyn Stream<Item = ServerSseMessage> + Send + Sync>>;
 
-/// A GET stream that keeps its session's `listener` slot while it is open.
-struct Listening<S> {
+/// A response stream holding a guard for as long as it is open: a POST stream keeps its session
+/// awake ([`StreamGuard`]), a GET stream its session's `listener` slot ([`ListenerSlot`]).
+struct Guarded<S, G> {
     stream: S,
-    _slot: ListenerSlot,
+    _guard: G,
 }
 
-impl<S: Stream + Unpin> Stream for Listening<S> {
+impl<S: Stream + Unpin, G: Unpin> Stream for Guarded<S, G> {
     type Item = S::Item;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
@@ -584,7 +585,7 @@ impl SleepingSessions {
         &self,
         id: &SessionId,
         from: Option<u64>,
-    ) -> Result<Listening<BoxedEvents>, LocalSessionManagerError> {
+    ) -> Result<Guarded<BoxedEvents, ListenerSlot>, LocalSessionManagerError> {
         let mut state = self.records.lock();
         let listener = state.next_listener;
         state.next_listener += 1;
@@ -594,10 +595,7 @@ impl SleepingSessions {
         record.arrived();
         if record.listener.is_some() {
             let slot = ListenerSlot { records: Weak::new(), id: id.clone(), listener };
-            return Ok(Listening {
-                stream: Box::pin(futures_util::stream::pending()),
-                _slot: slot,
-            });
+            return Ok(Guarded { stream: Box::pin(futures_util::stream::pending()), _guard: slot });
         }
         record.listener = Some(listener);
         let common = record.common;
@@ -614,7 +612,7 @@ impl SleepingSessions {
         let slot =
             ListenerSlot { records: Arc::downgrade(&self.records), id: id.clone(), listener };
         let stream = self.records.follow(number, from).ok_or_else(|| Self::not_found(id))?;
-        Ok(Listening { stream: Box::pin(stream), _slot: slot })
+        Ok(Guarded { stream: Box::pin(stream), _guard: slot })
     }
 
     /// Puts idle sessions to sleep; every `slow` sweeps also forgets expired sessions and the
@@ -724,20 +722,6 @@ impl Drop for StreamGuard {
     }
 }
 
-/// A POST response stream that keeps its session awake while open.
-struct Tracked<S> {
-    stream: S,
-    _guard: StreamGuard,
-}
-
-impl<S: Stream + Unpin> Stream for Tracked<S> {
-    type Item = S::Item;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
-        Pin::new(&mut self.stream).poll_next(cx)
-    }
-}
-
 impl SessionManager for SleepingSessions {
     type Error = LocalSessionManagerError;
     type Transport = <LocalSessionManager as SessionManager>::Transport;
@@ -808,7 +792,7 @@ impl SessionManager for SleepingSessions {
         let first = tokio::time::timeout(FIRST_EVENT_WAIT, stream.next()).await.ok().flatten();
         self.claim_stream(id, first.as_ref().and_then(|e| e.event_id.as_deref()));
         let stream = futures_util::stream::iter(first).chain(stream);
-        Ok(Tracked { stream: Box::pin(stream), _guard: guard })
+        Ok(Guarded { stream: Box::pin(stream), _guard: guard })
     }
 
     async fn accept_message(
