@@ -1,10 +1,12 @@
 //! `cargo xtask ci`: the whole check, as `.ci/run` runs it on a fresh clone.
 //!
-//! Order: cheap static checks first, the MCP conformance suite, then one real Rucio for all tests, stopped afterwards even
-//! when tests fail, then the docs.
+//! Order: cheap static checks first, the MCP conformance suite, then one real Rucio and one real
+//! DiracX (started side by side) for all tests, stopped afterwards even when tests fail, then the
+//! docs.
 
 use std::process::Command;
 
+use crate::diracx;
 use crate::rucio::{self, Instance, UpOptions};
 use crate::{cargo, root, run};
 
@@ -37,18 +39,37 @@ pub(crate) fn run_ci() -> Result<(), String> {
     if instance.is_running() {
         rucio::down(&instance)?;
     }
-    rucio::up(&instance, &UpOptions::default())?;
+    let diracx = diracx::Instance::ci();
+    if diracx.is_running() {
+        diracx::down(&diracx)?;
+    }
+    // The two backends start side by side: each spends most of its start in pip and Python.
+    let diracx_start =
+        std::thread::spawn(|| diracx::up(&diracx::Instance::ci(), &diracx::UpOptions::default()));
+    let rucio_started = rucio::up(&instance, &UpOptions::default());
+    let diracx_started =
+        diracx_start.join().unwrap_or_else(|_| Err("the DiracX start panicked".into()));
+    if let Err(e) = rucio_started.as_ref().and(diracx_started.as_ref()) {
+        let e = e.clone();
+        let _ = rucio::down(&instance);
+        let _ = diracx::down(&diracx);
+        return Err(e);
+    }
     eprintln!("\nxtask ci: == conformance (authorization server)");
     let auth = crate::conformance_auth::run_authorization(&instance.env_file());
     if let Err(e) = auth {
         let _ = rucio::down(&instance);
+        let _ = diracx::down(&diracx);
         return Err(format!("authorization conformance: {e}"));
     }
     let tests = step(
         "tests",
-        Command::new(&cargo).args(test_command(false)).env("RUCIO_TEST_ENV", instance.env_file()),
+        Command::new(&cargo)
+            .args(test_command(false))
+            .env("RUCIO_TEST_ENV", instance.env_file())
+            .env("DIRACX_TEST_ENV", diracx.env_file()),
     );
-    let stopped = rucio::down(&instance);
+    let stopped = rucio::down(&instance).and(diracx::down(&diracx));
     tests?;
     stopped?;
 

@@ -9,6 +9,7 @@ mod ci;
 mod clients;
 mod conformance;
 mod conformance_auth;
+mod diracx;
 mod redis;
 mod rucio;
 
@@ -32,6 +33,11 @@ enum Cmd {
     Rucio {
         #[command(subcommand)]
         action: rucio::Action,
+    },
+    /// Start, stop or describe the local real DiracX server used by the tests
+    Diracx {
+        #[command(subcommand)]
+        action: diracx::Action,
     },
     /// Start the local Rucio (if needed), show rucio-mcp answering a real MCP client, print the client config
     Demo,
@@ -62,6 +68,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Cmd::Ci => ci::run_ci(),
         Cmd::Rucio { action } => rucio::run_action(action, &rucio::Instance::dev()),
+        Cmd::Diracx { action } => diracx::run_action(action, &diracx::Instance::dev()),
         Cmd::Demo => demo(),
         Cmd::Clients => clients::install(),
         Cmd::Bench(args) => bench::run(&args),

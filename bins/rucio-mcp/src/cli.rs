@@ -4,7 +4,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+use mcp_cli::{LogFormat, LogLevel, Transport};
 use mcp_oauth_bridge::{KeySet, StaticClient};
 use mcp_transports::HttpOptions;
 use secrecy::SecretString;
@@ -51,28 +52,6 @@ pub(crate) struct SiteArgs {
     /// `x509` uses your certificate when client_cert is configured, else your grid proxy
     #[arg(long, value_name = "TYPE", value_parser = ["oidc", "x509", "x509_proxy", "userpass"])]
     pub(crate) auth_type: Option<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Transport {
-    /// One user: the MCP client starts this process and talks over stdin/stdout
-    Stdio,
-    /// A hosted server: MCP streamable HTTP under /site/{name}/
-    Http,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub(crate) enum LogLevel {
-    Debug,
-    Info,
-    Warning,
-    Error,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub(crate) enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Args)]

@@ -17,7 +17,8 @@ use rucio_mcp_hosting::BridgeSettings;
 use rucio_mcp_tools::site_config::{self, SiteConfig};
 use rucio_mcp_tools::{RucioMcpServer, RucioSession, ServerOptions, ToolMetrics};
 
-use crate::cli::{Cli, Command, LogFormat, LogLevel, ServeArgs, SiteArgs, Transport};
+use crate::cli::{Cli, Command, ServeArgs, SiteArgs};
+use mcp_cli::Transport;
 
 /// jemalloc, with its background threads, returns freed memory to the system within seconds;
 /// glibc's malloc kept the memory of ended MCP sessions for the life of the process.
@@ -60,19 +61,11 @@ fn main() -> ExitCode {
 }
 
 fn fail(err: &dyn std::fmt::Display) -> ExitCode {
-    eprintln!("rucio-mcp: {err}");
-    ExitCode::from(2)
+    mcp_cli::fail("rucio-mcp", err)
 }
 
 fn run_async(job: impl Future<Output = Result<(), String>>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
-    };
-    match runtime.block_on(job) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
-    }
+    mcp_cli::run_async("rucio-mcp", job)
 }
 
 /// The sites of OIDC bridge mode: each `--site NAME` (a preset), `--site NAME=PATH`, or one
@@ -123,29 +116,8 @@ fn resolve(args: &SiteArgs) -> Result<SiteConfig, String> {
         .map_err(|e| e.to_string())
 }
 
-fn init_logging(level: LogLevel, format: LogFormat) {
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    let level = match level {
-        LogLevel::Debug => tracing::Level::DEBUG,
-        LogLevel::Info => tracing::Level::INFO,
-        LogLevel::Warning => tracing::Level::WARN,
-        LogLevel::Error => tracing::Level::ERROR,
-    };
-    // A static target filter, not EnvFilter: no regex compiled on the start-up path.
-    let filter = tracing_subscriber::filter::Targets::new()
-        .with_default(level)
-        .with_target("rmcp", tracing::Level::WARN.min(level));
-    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false);
-    let registry = tracing_subscriber::registry().with(filter);
-    match format {
-        LogFormat::Text => registry.with(lines).init(),
-        LogFormat::Json => registry.with(lines.json()).init(),
-    }
-}
-
 async fn serve(args: ServeArgs) -> Result<(), String> {
-    init_logging(args.log_level, args.log_format);
+    mcp_cli::init_logging(args.log_level, args.log_format);
     if args.transport == Transport::Stdio {
         let given = args.http.given();
         if !given.is_empty() {

@@ -1,5 +1,5 @@
-//! Test support: access to the real Rucio server that `cargo xtask rucio up` (or `cargo xtask ci`)
-//! starts. Used only by tests; it may depend on `rucio-client` and nothing else of the workspace.
+//! Test support: access to the real Rucio and DiracX servers that `cargo xtask rucio up`,
+//! `cargo xtask diracx up` (or `cargo xtask ci`) start. Used only by tests; it may depend on `rucio-client` and nothing else of the workspace.
 // Tests fail loudly: a missing kit or a broken seed is a test failure, never a skip.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -15,19 +15,28 @@ pub struct Kit {
 }
 
 impl Kit {
-    /// Loads the running server's env file; fails (never skips) when there is none.
+    /// Loads the running Rucio's env file; fails (never skips) when there is none.
     pub fn load() -> Self {
-        // A relative RUCIO_TEST_ENV means the workspace root's, not the test's own directory.
+        Self::load_kit("RUCIO_TEST_ENV", "rucio-server", "cargo xtask rucio up")
+    }
+
+    /// Loads the running DiracX's env file (`cargo xtask diracx up`, or `DIRACX_TEST_ENV`).
+    pub fn diracx() -> Self {
+        Self::load_kit("DIRACX_TEST_ENV", "diracx", "cargo xtask diracx up")
+    }
+
+    fn load_kit(variable: &str, instance: &str, start: &str) -> Self {
+        // A relative path in the variable means the workspace root's, not the test's own directory.
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let path = std::env::var_os("RUCIO_TEST_ENV").map(|p| root.join(p)).unwrap_or_else(|| {
+        let path = std::env::var_os(variable).map(|p| root.join(p)).unwrap_or_else(|| {
             let target = std::env::var_os("CARGO_TARGET_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-            target.join("rucio-server/env")
+            target.join(instance).join("env")
         });
         let text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
             panic!(
-                "this test needs the local Rucio server, but {} does not exist: start it with `cargo xtask rucio up` \
+                "this test needs a local server, but {} does not exist: start it with `{start}` \
                  (or run everything with `cargo xtask ci`)",
                 path.display()
             )
@@ -45,7 +54,7 @@ impl Kit {
 
     pub fn get(&self, key: &str) -> &str {
         self.vars.get(key).unwrap_or_else(|| {
-            panic!("the kit env has no {key}: restart it with `cargo xtask rucio up`")
+            panic!("the kit env has no {key}: restart the kit (`cargo xtask rucio up` or `cargo xtask diracx up`)")
         })
     }
 

@@ -1,0 +1,77 @@
+//! The command line of `dirac-mcp`: its clap definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use mcp_cli::{LogFormat, LogLevel};
+
+/// MCP server for DiracX, the DIRAC grid's workload management.
+///
+/// Lets AI assistants (Claude, VS Code, Cursor, agents) search, submit, follow and manage your
+/// grid jobs through the Model Context Protocol, as you: it uses the login of the `dirac` command
+/// line (`dirac login`), or its own (`dirac-mcp login`).
+#[derive(Debug, Parser)]
+#[command(name = "dirac-mcp", version, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the MCP server over stdio: put this command in your MCP client's configuration
+    Serve(ServeArgs),
+    /// Sign in to DiracX in your browser (the device flow) and keep the login where `dirac`
+    /// keeps it, so both share it
+    Login(LoginArgs),
+    /// Forget the login (delete the credentials file)
+    Logout(DiracxArgs),
+    /// Check that DiracX answers, and who you are there
+    Whoami(DiracxArgs),
+}
+
+/// Where DiracX is and where the login is kept, as the `dirac` command line has them.
+#[derive(Debug, Args)]
+pub(crate) struct DiracxArgs {
+    /// The DiracX server, e.g. https://diracx.example.org
+    #[arg(long, value_name = "URL", env = "DIRACX_URL")]
+    pub(crate) diracx_url: String,
+    /// The credentials file [default: ~/.cache/diracx/credentials.json, shared with `dirac`]
+    #[arg(long, value_name = "PATH", env = "DIRACX_CREDENTIALS_PATH")]
+    pub(crate) credentials_path: Option<PathBuf>,
+    /// CA certificates for DiracX's TLS: a PEM file or a directory of them
+    #[arg(long, value_name = "PATH", env = "DIRACX_CA_PATH")]
+    pub(crate) ca_path: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    pub(crate) diracx: DiracxArgs,
+    /// Hide and refuse the tools that submit, kill, delete, reschedule or change jobs
+    #[arg(long, env = "DIRAC_MCP_READ_ONLY")]
+    pub(crate) read_only: bool,
+    /// Log verbosity (logs go to stderr)
+    #[arg(long, value_enum, default_value = "info", env = "DIRAC_MCP_LOG_LEVEL")]
+    pub(crate) log_level: LogLevel,
+    /// Log line format
+    #[arg(long, value_enum, default_value = "text", env = "DIRAC_MCP_LOG_FORMAT")]
+    pub(crate) log_format: LogFormat,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LoginArgs {
+    #[command(flatten)]
+    pub(crate) diracx: DiracxArgs,
+    /// Your virtual organisation [default: the only one the server has]
+    pub(crate) vo: Option<String>,
+    /// The group to act in [default: the VO's default group]
+    #[arg(long)]
+    pub(crate) group: Option<String>,
+    /// Extra properties to ask for (repeatable)
+    #[arg(long = "property", value_name = "PROPERTY")]
+    pub(crate) properties: Vec<String>,
+    /// The OAuth client id of the DiracX command line
+    #[arg(long, default_value = "myDIRACClientID", env = "DIRACX_CLIENT_ID")]
+    pub(crate) client_id: String,
+}

@@ -1,0 +1,236 @@
+//! The MCP server: rmcp's `ServerHandler` over the registry of tool sets and the session.
+//!
+//! `initialize`, `tools/list` and the resource lists are answered from memory; only tool calls
+//! and resource reads reach DiracX.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig, Tool, ToolsCapability,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use serde_json::{Map, Value, json};
+
+use crate::errors::{ErrorCategory, ToolError};
+use crate::policy::{Policy, WmsPolicy};
+use crate::session::DiracSession;
+use crate::tools::CoreTools;
+use crate::toolset::{Registry, ToolContext, ToolOutput, ToolSet};
+
+/// The protocol versions served: today's clients speak 2025-11-25, rmcp's default is 2026-07-28.
+const PROTOCOL_VERSIONS: &[ProtocolVersion] =
+    &[ProtocolVersion::V_2025_11_25, ProtocolVersion::V_2026_07_28];
+const INSTRUCTIONS: &str = include_str!("instructions.md");
+const DASHBOARD_URI: &str = "dirac://jobs/dashboard";
+const JOB_URI_PREFIX: &str = "dirac://jobs/";
+
+/// How a server instance is set up.
+#[derive(Clone, Debug, Default)]
+pub struct ServerOptions {
+    /// Hide and refuse the tools that change DiracX.
+    pub read_only: bool,
+}
+
+/// The dirac-mcp server of one MCP session (cheap to clone).
+#[derive(Clone, Debug)]
+pub struct DiracMcpServer {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    options: ServerOptions,
+    registry: Registry,
+    session: DiracSession,
+    tools: Vec<Tool>,
+    instructions: String,
+}
+
+impl DiracMcpServer {
+    /// The built-in tools under DiracX's WMS policy.
+    pub fn new(options: ServerOptions, session: DiracSession) -> Self {
+        Self::with_registry(options, session, default_registry())
+    }
+
+    /// Any tool sets and policy (extensions).
+    pub fn with_registry(
+        options: ServerOptions,
+        session: DiracSession,
+        registry: Registry,
+    ) -> Self {
+        let tools = registry.visible(session.listing_user(), options.read_only);
+        let mut instructions = INSTRUCTIONS.to_owned();
+        for set in registry.sets() {
+            if let Some(more) = set.instructions() {
+                instructions.push('\n');
+                instructions.push_str(more);
+            }
+        }
+        if options.read_only {
+            instructions.push_str("\nThis server is read-only: the tools that submit or change jobs are not available.\n");
+        }
+        Self { inner: Arc::new(Inner { options, registry, session, tools, instructions }) }
+    }
+
+    pub fn tools(&self) -> &[Tool] {
+        &self.inner.tools
+    }
+
+    /// Runs a tool as the session's user.
+    pub async fn run(&self, name: &str, args: Map<String, Value>) -> Result<ToolOutput, ToolError> {
+        let session = &self.inner.session;
+        let user = match session.user().await {
+            Ok(user) => user,
+            Err(e) => return Err(e),
+        };
+        let ctx = ToolContext {
+            client: session.client().clone(),
+            user,
+            policy: self.inner.registry.policy().clone(),
+            source: "dirac-mcp".into(),
+        };
+        let outcome =
+            self.inner.registry.call(&ctx, name, args, self.inner.options.read_only).await;
+        if outcome.as_ref().is_err_and(|e| e.category == ErrorCategory::Authentication) {
+            session.forget_user().await;
+        }
+        outcome
+    }
+
+    async fn dashboard(&self) -> Result<String, ToolError> {
+        let summary = self.run("dirac_job_summary", Map::new()).await?;
+        let mut recent = Map::new();
+        recent.insert("per_page".into(), json!(10));
+        let recent = self.run("dirac_search_jobs", recent).await?;
+        Ok(format!("# Jobs\n\n{}\n## The 10 newest\n\n{}", summary.text, recent.text))
+    }
+}
+
+/// The built-in tools under the built-in policy.
+pub fn default_registry() -> Registry {
+    let policy: Arc<dyn Policy> = Arc::new(WmsPolicy);
+    let core: Arc<dyn ToolSet> = Arc::new(CoreTools::new());
+    // One set cannot collide with itself.
+    Registry::new(policy.clone()).with(core).unwrap_or_else(|_| Registry::new(policy))
+}
+
+fn result_of(outcome: Result<ToolOutput, ToolError>) -> CallToolResult {
+    match outcome {
+        Ok(output) => {
+            let mut result = CallToolResult::success(vec![ContentBlock::text(output.text)]);
+            result.structured_content = Some(output.structured);
+            result
+        }
+        Err(error) => {
+            let mut result = CallToolResult::error(vec![ContentBlock::text(error.to_text())]);
+            result.structured_content = Some(error.to_json());
+            result
+        }
+    }
+}
+
+impl ServerHandler for DiracMcpServer {
+    fn get_info(&self) -> ServerConfig {
+        let mut tools = ToolsCapability::default();
+        tools.list_changed = Some(false);
+        let capabilities =
+            ServerCapabilities::builder().enable_tools_with(tools).enable_resources().build();
+        ServerConfig::new(capabilities)
+            .with_server_info(
+                Implementation::new("dirac-mcp", env!("CARGO_PKG_VERSION"))
+                    .with_title("DiracX MCP server"),
+            )
+            .with_instructions(self.inner.instructions.clone())
+            .with_protocol_version(ProtocolVersion::V_2025_11_25)
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        Cow::Borrowed(PROTOCOL_VERSIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(self.inner.tools.clone()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.inner.tools.iter().find(|t| t.name == name).cloned()
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        // A tool hidden by read-only mode or the listing policy still answers, with the reason.
+        if self.inner.registry.find(&request.name).is_none() {
+            return Err(McpError::invalid_params(format!("unknown tool `{}`", request.name), None));
+        }
+        let args = request.arguments.clone().unwrap_or_default();
+        let outcome = self.run(&request.name, args).await;
+        if let Err(e) = &outcome {
+            tracing::info!(tool = %request.name, category = %e.category, "tool call failed");
+        }
+        Ok(result_of(outcome).into())
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let dashboard = Resource::new(DASHBOARD_URI, "dashboard")
+            .with_title("Job dashboard")
+            .with_description("The signed-in user's jobs: counts by status and the newest jobs")
+            .with_mime_type("text/markdown");
+        Ok(ListResourcesResult::with_all_items(vec![dashboard]))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        let job = ResourceTemplate::new("dirac://jobs/{job_id}", "job")
+            .with_title("One job")
+            .with_description("A job's attributes and status history")
+            .with_mime_type("application/json");
+        Ok(ListResourceTemplatesResult::with_all_items(vec![job]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let uri = request.uri.as_str();
+        let failed = |e: ToolError| {
+            McpError::internal_error(
+                e.to_text(),
+                Some(json!({ "uri": uri, "category": e.category.as_str() })),
+            )
+        };
+        if uri == DASHBOARD_URI {
+            let text = self.dashboard().await.map_err(failed)?;
+            let contents = ResourceContents::text(text, uri).with_mime_type("text/markdown");
+            return Ok(ReadResourceResult::new(vec![contents]).into());
+        }
+        if let Some(id) = uri.strip_prefix(JOB_URI_PREFIX).and_then(|id| id.parse::<u64>().ok()) {
+            let mut args = Map::new();
+            args.insert("job_id".into(), json!(id));
+            let job = self.run("dirac_get_job", args).await.map_err(failed)?;
+            let contents = ResourceContents::text(job.structured.to_string(), uri)
+                .with_mime_type("application/json");
+            return Ok(ReadResourceResult::new(vec![contents]).into());
+        }
+        Err(McpError::resource_not_found(format!("no resource {uri}"), Some(json!({ "uri": uri }))))
+    }
+}

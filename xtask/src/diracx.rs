@@ -1,0 +1,129 @@
+//! `cargo xtask diracx up|down|env`: the real DiracX 0.7.0 of `tests/fixtures/diracx/`.
+//!
+//! The shell kit does the work (venv, keystore, config repository, SQLite, moto S3, mock IdP,
+//! seed jobs); this module picks free ports, keeps the Python venv cached under `target/` and
+//! knows where each instance lives.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use clap::{Args, Subcommand};
+
+use crate::rucio::free_port;
+use crate::{root, run, target_dir};
+
+/// DiracX version the kit installs; the client is tested against exactly this server.
+pub(crate) const DIRACX_VERSION: &str = "0.7.0";
+
+/// Redirect URIs the kit's DiracX accepts beside its own docs page: the loopback callbacks of
+/// `dirac-mcp login`-style clients in the tests.
+const TEST_REDIRECTS: &str = "http://127.0.0.1:18123/callback";
+
+#[derive(Subcommand)]
+pub(crate) enum Action {
+    /// Install (once, cached under target/) and start DiracX with seeded jobs, S3 and a mock IdP
+    Up(UpOptions),
+    /// Stop the server started by `up`
+    Down,
+    /// Print the server's address, test users and tokens as KEY=value lines
+    Env,
+}
+
+#[derive(Args, Default)]
+pub(crate) struct UpOptions {
+    /// HTTP port of the REST API (default: a free port)
+    #[arg(long)]
+    port: Option<u16>,
+}
+
+/// One kit instance: a state directory under `target/`.
+pub(crate) struct Instance {
+    base: PathBuf,
+}
+
+impl Instance {
+    /// The instance developers use by hand and tests find by default.
+    pub(crate) fn dev() -> Self {
+        Self { base: target_dir().join("diracx") }
+    }
+
+    /// A separate instance for `cargo xtask ci`, so CI never stops a developer's server.
+    pub(crate) fn ci() -> Self {
+        Self { base: target_dir().join("diracx-ci") }
+    }
+
+    pub(crate) fn env_file(&self) -> PathBuf {
+        self.base.join("env")
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        let Ok(text) = std::fs::read_to_string(self.base.join("run/uvicorn.pid")) else {
+            return false;
+        };
+        let pid = text.trim();
+        !pid.is_empty() && Path::new("/proc").join(pid).exists() && self.env_file().exists()
+    }
+
+    /// One `KEY=value` of the instance's env file, unquoted.
+    #[allow(dead_code)] // used by the dirac demo and bench, coming next
+    pub(crate) fn value(&self, key: &str) -> Result<String, String> {
+        let env = std::fs::read_to_string(self.env_file()).map_err(|_| not_running())?;
+        env.lines()
+            .find_map(|l| l.strip_prefix(key).and_then(|rest| rest.strip_prefix('=')))
+            .map(|v| v.trim_matches('\'').to_owned())
+            .ok_or_else(|| format!("{} has no {key}", self.env_file().display()))
+    }
+}
+
+fn not_running() -> String {
+    "the local DiracX is not running: start it with `cargo xtask diracx up`".to_owned()
+}
+
+pub(crate) fn run_action(action: Action, instance: &Instance) -> Result<(), String> {
+    match action {
+        Action::Up(opts) => {
+            if instance.is_running() {
+                println!("already running; env file {}", instance.env_file().display());
+                print!("{}", std::fs::read_to_string(instance.env_file()).unwrap_or_default());
+                return Ok(());
+            }
+            up(instance, &opts)
+        }
+        Action::Down => down(instance),
+        Action::Env => {
+            let env = std::fs::read_to_string(instance.env_file()).map_err(|_| not_running())?;
+            print!("{env}");
+            Ok(())
+        }
+    }
+}
+
+pub(crate) fn up(instance: &Instance, opts: &UpOptions) -> Result<(), String> {
+    let kit = root().join("tests/fixtures/diracx");
+    let port = match opts.port {
+        Some(p) => p,
+        None => free_port()?,
+    };
+    let venv = target_dir().join(format!("xtask-cache/diracx-venv-{DIRACX_VERSION}"));
+    let mut cmd = Command::new(kit.join("up.sh"));
+    cmd.arg(port.to_string())
+        .arg(&instance.base)
+        .env("VENV", &venv)
+        .env("DIRACX_VERSION", DIRACX_VERSION)
+        .env("S3_PORT", free_port()?.to_string())
+        .env("IDP_PORT", free_port()?.to_string())
+        .env("REDIRECTS", TEST_REDIRECTS);
+    eprintln!(
+        "xtask: starting DiracX {DIRACX_VERSION} on 127.0.0.1:{port} (state in {}; the first start installs it from PyPI, about 40 s)",
+        instance.base.display()
+    );
+    // up.sh prints the env on stdout; keep xtask's stdout for what the user asked for.
+    run(cmd.stdout(std::process::Stdio::null()))?;
+    eprintln!("xtask: DiracX is up; env file {}", instance.env_file().display());
+    Ok(())
+}
+
+pub(crate) fn down(instance: &Instance) -> Result<(), String> {
+    let kit = root().join("tests/fixtures/diracx");
+    run(Command::new(kit.join("down.sh")).arg("0").arg(&instance.base))
+}
