@@ -65,13 +65,32 @@ impl Instance {
     }
 
     /// One `KEY=value` of the instance's env file, unquoted.
-    #[allow(dead_code)] // used by the dirac demo and bench, coming next
     pub(crate) fn value(&self, key: &str) -> Result<String, String> {
         let env = std::fs::read_to_string(self.env_file()).map_err(|_| not_running())?;
         env.lines()
             .find_map(|l| l.strip_prefix(key).and_then(|rest| rest.strip_prefix('=')))
             .map(|v| v.trim_matches('\'').to_owned())
             .ok_or_else(|| format!("{} has no {key}", self.env_file().display()))
+    }
+}
+
+impl Instance {
+    /// A fresh login of alice (the real authorization-code flow through the kit's IdP), kept in
+    /// the `dirac` CLI's credentials format under the instance.
+    pub(crate) fn demo_login(&self) -> Result<PathBuf, String> {
+        let file = self.base.join("demo-credentials.json");
+        let _ = std::fs::remove_file(&file);
+        let python = self.value("DIRACX_PYTHON")?;
+        let lib = PathBuf::from(self.value("DIRACX_LIB")?);
+        run(Command::new(python)
+            .arg(lib.join("login.py"))
+            .arg("--env")
+            .arg(self.env_file())
+            .args(["code", "--user", "alice", "--credentials-out"])
+            .arg(&file)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()))?;
+        Ok(file)
     }
 }
 

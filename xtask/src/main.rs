@@ -39,8 +39,13 @@ enum Cmd {
         #[command(subcommand)]
         action: diracx::Action,
     },
-    /// Start the local Rucio (if needed), show rucio-mcp answering a real MCP client, print the client config
-    Demo,
+    /// Start the local Rucio and DiracX (if needed), show rucio-mcp and dirac-mcp answering a
+    /// real MCP client, print the client configs
+    Demo {
+        /// Which server to show
+        #[arg(value_enum, default_value = "all")]
+        which: DemoOf,
+    },
     /// Install the MCP clients the end-to-end tests use (Python mcp SDK, Node 22, MCP Inspector CLI)
     Clients,
     /// Measure rucio-mcp side by side with the Python rucio-mcp 0.10.0 on the local Rucio
@@ -49,6 +54,13 @@ enum Cmd {
     /// (tests/conformance), and its authorization-server scenarios against rucio-mcp's OAuth
     /// bridge (starts the local Rucio for them if it is not running, and stops it afterwards)
     Conformance,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DemoOf {
+    Rucio,
+    Dirac,
+    All,
 }
 
 /// The authorization-server scenarios against the developer's Rucio, started for them if needed.
@@ -69,7 +81,11 @@ fn main() -> ExitCode {
         Cmd::Ci => ci::run_ci(),
         Cmd::Rucio { action } => rucio::run_action(action, &rucio::Instance::dev()),
         Cmd::Diracx { action } => diracx::run_action(action, &diracx::Instance::dev()),
-        Cmd::Demo => demo(),
+        Cmd::Demo { which } => match which {
+            DemoOf::Rucio => demo(),
+            DemoOf::Dirac => dirac_demo(),
+            DemoOf::All => demo().and_then(|()| dirac_demo()),
+        },
         Cmd::Clients => clients::install(),
         Cmd::Bench(args) => bench::run(&args),
         Cmd::Conformance => {
@@ -114,6 +130,40 @@ fn demo() -> Result<(), String> {
     println!(
         "\nThe demo Rucio keeps running: `cargo xtask rucio env` shows its accounts, `cargo xtask rucio down` stops it."
     );
+    Ok(())
+}
+
+fn dirac_demo() -> Result<(), String> {
+    let instance = diracx::Instance::dev();
+    if !instance.is_running() {
+        diracx::up(&instance, &diracx::UpOptions::default())?;
+    }
+    run(Command::new(cargo()).args(["build", "--quiet", "-p", "dirac-mcp"]).current_dir(root()))?;
+    clients::install()?;
+    let binary = target_dir().join("debug/dirac-mcp");
+    let url = instance.value("DIRACX_URL")?;
+    let credentials = instance.demo_login()?;
+    println!("\n== a real MCP client (the Python SDK) talking to dirac-mcp on the local DiracX, as alice\n");
+    run(Command::new(target_dir().join("xtask-cache/mcp-venv/bin/python"))
+        .arg(root().join("tests/e2e/clients/dirac_demo.py"))
+        .arg(&binary)
+        .args(["serve", "--log-level", "warning", "--diracx-url", &url, "--credentials-path"])
+        .arg(&credentials))?;
+    let (binary, credentials) = (binary.display(), credentials.display());
+    let args = format!(
+        "[\"serve\", \"--diracx-url\", \"{url}\", \"--credentials-path\", \"{credentials}\"]"
+    );
+    println!("== use it from your own MCP client while the demo DiracX runs\n");
+    println!("Claude Desktop / Cursor (mcpServers):");
+    println!("  {{\"mcpServers\": {{\"dirac-demo\": {{\"command\": \"{binary}\", \"args\": {args}}}}}}}");
+    println!("VS Code (.vscode/mcp.json):");
+    println!(
+        "  {{\"servers\": {{\"dirac-demo\": {{\"type\": \"stdio\", \"command\": \"{binary}\", \"args\": {args}}}}}}}"
+    );
+    println!(
+        "Claude Code:\n  claude mcp add dirac-demo -- {binary} serve --diracx-url {url} --credentials-path {credentials}"
+    );
+    println!("\nThe demo DiracX keeps running: `cargo xtask diracx env` shows its users, `cargo xtask diracx down` stops it.");
     Ok(())
 }
 

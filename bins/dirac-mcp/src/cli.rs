@@ -57,6 +57,10 @@ pub(crate) struct ServeArgs {
     /// Log line format
     #[arg(long, value_enum, default_value = "text", env = "DIRAC_MCP_LOG_FORMAT")]
     pub(crate) log_format: LogFormat,
+    /// The OAuth client id of the DiracX command line (for the login a tool call starts when
+    /// nobody is signed in)
+    #[arg(long, default_value = "myDIRACClientID", env = "DIRACX_CLIENT_ID")]
+    pub(crate) client_id: String,
 }
 
 #[derive(Debug, Args)]

@@ -5,12 +5,14 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
-    ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig, Tool, ToolsCapability,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomNotification,
+    Implementation, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ResourceTemplate,
+    ServerCapabilities, ServerConfig, ServerNotification, Tool, ToolsCapability,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -18,7 +20,7 @@ use serde_json::{Map, Value, json};
 
 use crate::errors::{ErrorCategory, ToolError};
 use crate::policy::{Policy, WmsPolicy};
-use crate::session::DiracSession;
+use crate::session::{DiracSession, LOGIN_TIMEOUT, LoginState, PendingLogin, login_needed};
 use crate::tools::CoreTools;
 use crate::toolset::{Registry, ToolContext, ToolOutput, ToolSet};
 
@@ -28,6 +30,8 @@ const PROTOCOL_VERSIONS: &[ProtocolVersion] =
 const INSTRUCTIONS: &str = include_str!("instructions.md");
 const DASHBOARD_URI: &str = "dirac://jobs/dashboard";
 const JOB_URI_PREFIX: &str = "dirac://jobs/";
+/// How often a waiting login reports progress (clients reset their request timeout on it).
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// How a server instance is set up.
 #[derive(Clone, Debug, Default)]
@@ -111,6 +115,111 @@ impl DiracMcpServer {
     }
 }
 
+impl DiracMcpServer {
+    /// Starts (or joins) a device login and hands its link to the user through the client (URL
+    /// elicitation where the client declared it, else in the tool result), then waits for it
+    /// with progress notifications.
+    async fn log_in(&self, context: &RequestContext<RoleServer>) -> Result<(), ToolError> {
+        let session = &self.inner.session;
+        // A login the user finished since the last call: just run again.
+        if let Some(pending) = session.pending_login().await
+            && *pending.state.borrow() == LoginState::Done
+        {
+            session.forget_user().await;
+            return Ok(());
+        }
+        let pending = session.login().await?;
+        let url_elicitation = context
+            .client_capabilities()
+            .and_then(|c| c.elicitation)
+            .is_some_and(|e| e.url.is_some());
+        let Ok(url) = url::Url::parse(&pending.url) else {
+            return Err(login_needed(&pending));
+        };
+        if !url_elicitation {
+            return Err(login_needed(&pending));
+        }
+        let elicitation_id = format!("dirac-login-{}", context.id);
+        let message = format!(
+            "Sign in to DiracX in your browser (code {}) to continue; this request resumes by itself.",
+            pending.user_code
+        );
+        match context.peer.elicit_url(message, url, elicitation_id.clone()).await {
+            Ok(rmcp::model::ElicitationAction::Accept) => {}
+            Ok(_)
+            | Err(
+                rmcp::service::ElicitationError::UserDeclined
+                | rmcp::service::ElicitationError::UserCancelled,
+            ) => {
+                return Err(ToolError::new(
+                    ErrorCategory::Authentication,
+                    "the user did not open the DiracX login",
+                    format!(
+                        "Ask the user to sign in at {} (code {}), then call the tool again.",
+                        pending.url, pending.user_code
+                    ),
+                ));
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "URL elicitation failed; falling back to the link in the result");
+                return Err(login_needed(&pending));
+            }
+        }
+        wait_for_login(&pending, context).await?;
+        session.forget_user().await;
+        let _ = context
+            .peer
+            .send_notification(ServerNotification::CustomNotification(CustomNotification::new(
+                "notifications/elicitation/complete",
+                Some(json!({ "elicitationId": elicitation_id })),
+            )))
+            .await;
+        Ok(())
+    }
+}
+
+/// Waits for the background login, with progress notifications that keep the request alive.
+async fn wait_for_login(
+    pending: &PendingLogin,
+    context: &RequestContext<RoleServer>,
+) -> Result<(), ToolError> {
+    let progress = context.meta.get_progress_token();
+    let started = Instant::now();
+    let mut state = pending.state.clone();
+    let mut step = 0u32;
+    loop {
+        let current = state.borrow().clone();
+        match current {
+            LoginState::Done => return Ok(()),
+            LoginState::Failed(reason) => {
+                return Err(ToolError::new(
+                    ErrorCategory::Authentication,
+                    format!("the DiracX login did not complete: {reason}"),
+                    "Call the tool again to get a new login link.",
+                ));
+            }
+            LoginState::Waiting => {}
+        }
+        if let Some(token) = &progress {
+            step += 1;
+            let waited = started.elapsed().as_secs();
+            let _ = context
+                .peer
+                .notify_progress(
+                    ProgressNotificationParam::new(token.clone(), f64::from(step)).with_message(
+                        format!("waiting for the DiracX login in the browser ({waited} s)"),
+                    ),
+                )
+                .await;
+        }
+        let gone =
+            tokio::time::timeout(PROGRESS_EVERY, state.changed()).await.is_ok_and(|r| r.is_err());
+        if (gone && *state.borrow() == LoginState::Waiting) || started.elapsed() > LOGIN_TIMEOUT {
+            return Err(login_needed(pending));
+        }
+    }
+}
+
 /// The built-in tools under the built-in policy.
 pub fn default_registry() -> Registry {
     let policy: Arc<dyn Policy> = Arc::new(WmsPolicy);
@@ -168,7 +277,7 @@ impl ServerHandler for DiracMcpServer {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         // A tool hidden by read-only mode or the listing policy still answers, with the reason.
         if self.inner.registry.find(&request.name).is_none() {
@@ -176,6 +285,20 @@ impl ServerHandler for DiracMcpServer {
         }
         let args = request.arguments.clone().unwrap_or_default();
         let outcome = self.run(&request.name, args).await;
+        let outcome = match outcome {
+            Err(e)
+                if e.category == ErrorCategory::Authentication
+                    && self.inner.session.can_log_in() =>
+            {
+                match self.log_in(&context).await {
+                    Ok(()) => {
+                        self.run(&request.name, request.arguments.clone().unwrap_or_default()).await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            other => other,
+        };
         if let Err(e) = &outcome {
             tracing::info!(tool = %request.name, category = %e.category, "tool call failed");
         }

@@ -2,12 +2,46 @@
 //! learned once from DiracX, and nothing sent before the first tool call.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use diracx_client::{ClientOptions, DiracxClient, TokenSource};
-use tokio::sync::Mutex;
+use diracx_client::credentials::CredentialsFile;
+use diracx_client::oidc::{DeviceLogin, DiracMetadata, Discovery, login_scope};
+use diracx_client::{ClientOptions, DiracxClient, HttpClient, TokenSource};
+use tokio::sync::{Mutex, watch};
 
-use crate::errors::ToolError;
+use crate::errors::{ErrorCategory, ToolError};
 use crate::identity::DiracUser;
+
+/// How long a device login may wait for the user before it is given up.
+pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// What the server needs to sign the user in itself (the device flow), keeping the login where
+/// the `dirac` command line keeps it.
+#[derive(Clone, Debug)]
+pub struct DeviceLoginSettings {
+    pub http: HttpClient,
+    pub client_id: String,
+    pub file: CredentialsFile,
+    /// The VO and group to ask for; default: the local login's, else the server's only VO.
+    pub vo: Option<String>,
+    pub group: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoginState {
+    Waiting,
+    Done,
+    Failed(String),
+}
+
+/// A device login in progress: the link the user opens, and how it stands.
+#[derive(Clone, Debug)]
+pub struct PendingLogin {
+    /// The verification link with the code in it.
+    pub url: String,
+    pub user_code: String,
+    pub state: watch::Receiver<LoginState>,
+}
 
 #[derive(Debug)]
 pub struct DiracSession {
@@ -17,6 +51,8 @@ pub struct DiracSession {
     /// The user the tool list is made for before any network call (from the local credentials'
     /// claims); calls always run with the verified [`DiracSession::user`].
     listing_user: Option<DiracUser>,
+    device_login: Option<DeviceLoginSettings>,
+    login: Mutex<Option<PendingLogin>>,
 }
 
 impl DiracSession {
@@ -31,7 +67,95 @@ impl DiracSession {
     }
 
     pub fn with_client(client: DiracxClient, listing_user: Option<DiracUser>) -> Self {
-        Self { client, user: Mutex::new(None), listing_user }
+        Self {
+            client,
+            user: Mutex::new(None),
+            listing_user,
+            device_login: None,
+            login: Mutex::new(None),
+        }
+    }
+
+    /// Lets a tool call that finds no login start one (the device flow).
+    pub fn with_device_login(mut self, settings: DeviceLoginSettings) -> Self {
+        self.device_login = Some(settings);
+        self
+    }
+
+    pub fn can_log_in(&self) -> bool {
+        self.device_login.is_some()
+    }
+
+    /// The login in progress, or a new one whose wait runs in the background (so a client that
+    /// only shows the link succeeds on its next call after the user signed in).
+    pub async fn login(&self) -> Result<PendingLogin, ToolError> {
+        let Some(settings) = &self.device_login else {
+            return Err(not_logged_in("this server cannot sign you in itself"));
+        };
+        let mut guard = self.login.lock().await;
+        if let Some(pending) = guard.as_ref()
+            && *pending.state.borrow() == LoginState::Waiting
+        {
+            return Ok(pending.clone());
+        }
+        let base = self.client.url();
+        let unreachable = |e: diracx_client::AuthError| {
+            ToolError::new(
+                ErrorCategory::Network,
+                format!("cannot start the DiracX login: {e}"),
+                "Try again in a minute.",
+            )
+        };
+        let (discovery, metadata) = tokio::try_join!(
+            Discovery::fetch(&settings.http, base),
+            DiracMetadata::fetch(&settings.http, base)
+        )
+        .map_err(unreachable)?;
+        let vos: Vec<&str> = metadata.vo_names().collect();
+        let vo = match (&settings.vo, self.listing_user.as_ref(), vos.as_slice()) {
+            (Some(vo), _, _) => vo.clone(),
+            (None, Some(user), _) if !user.vo.is_empty() => user.vo.clone(),
+            (None, _, [only]) => (*only).to_owned(),
+            (None, _, several) => {
+                return Err(not_logged_in(&format!(
+                    "this DiracX has several VOs ({}); sign in with `dirac-mcp login <VO>`",
+                    several.join(", ")
+                )));
+            }
+        };
+        let group = settings.group.clone().or_else(|| {
+            self.listing_user.as_ref().map(|u| u.group.clone()).filter(|g| !g.is_empty())
+        });
+        let scope = login_scope::<&str>(&vo, group.as_deref(), &[]);
+        let device = DeviceLogin::start(&settings.http, &discovery, &settings.client_id, &scope)
+            .await
+            .map_err(unreachable)?;
+        let (tx, rx) = watch::channel(LoginState::Waiting);
+        let pending = PendingLogin {
+            url: device.verification_uri_complete.clone(),
+            user_code: device.user_code.clone(),
+            state: rx,
+        };
+        let file = settings.file.clone();
+        tokio::spawn(async move {
+            let outcome = match tokio::time::timeout(LOGIN_TIMEOUT, device.wait()).await {
+                Ok(Ok(tokens)) => match file.write(&tokens).await {
+                    Ok(_) => LoginState::Done,
+                    Err(e) => LoginState::Failed(e.to_string()),
+                },
+                Ok(Err(e)) => LoginState::Failed(e.to_string()),
+                Err(_) => LoginState::Failed("nobody signed in within 10 minutes".into()),
+            };
+            tracing::info!(?outcome, "DiracX device login finished");
+            let _ = tx.send(outcome);
+        });
+        *guard = Some(pending.clone());
+        Ok(pending)
+    }
+
+    /// The login in progress, if any, without starting one.
+    pub async fn pending_login(&self) -> Option<PendingLogin> {
+        self.login.lock().await.clone()
     }
 
     pub fn client(&self) -> &DiracxClient {
@@ -58,4 +182,24 @@ impl DiracSession {
     pub async fn forget_user(&self) {
         *self.user.lock().await = None;
     }
+}
+
+fn not_logged_in(why: &str) -> ToolError {
+    ToolError::new(
+        ErrorCategory::Authentication,
+        format!("not signed in to DiracX: {why}"),
+        "Ask the user to run `dirac login` (or `dirac-mcp login`) in a terminal, then call the tool again.",
+    )
+}
+
+/// The error shown when the user has to open the login link and retry.
+pub fn login_needed(pending: &PendingLogin) -> ToolError {
+    ToolError::new(
+        ErrorCategory::Authentication,
+        format!(
+            "sign in to DiracX first: open {} in a browser and confirm the code {}",
+            pending.url, pending.user_code
+        ),
+        "Show the link to the user. Once they have signed in, call the same tool again.",
+    )
 }

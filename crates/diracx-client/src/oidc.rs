@@ -282,6 +282,31 @@ impl TokenResponse {
     }
 }
 
+/// Revokes a refresh token (RFC 7009, as `dirac logout` does), so a copy of the credentials
+/// file left behind is worth nothing.
+pub async fn revoke(
+    http: &reqwest::Client,
+    revocation_endpoint: &Url,
+    client_id: &str,
+    refresh_token: &SecretString,
+) -> Result<(), AuthError> {
+    let secret = refresh_token.expose_secret();
+    let form = [("client_id", client_id), ("token", secret), ("token_type_hint", "refresh_token")];
+    let response = http
+        .post(revocation_endpoint.clone())
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| request_failed(revocation_endpoint, &e))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let body = response.bytes().await.unwrap_or_default();
+    let detail = error_detail(&body, &[secret]);
+    Err(AuthError::Request(format!("{revocation_endpoint} answered {} to a revocation: {detail}", status.as_u16())))
+}
+
 /// Trades a refresh token for new tokens (`grant_type=refresh_token`), as the CLI does. DiracX
 /// rotates refresh tokens: the one passed in is revoked and the answer carries its successor,
 /// and presenting a revoked one again revokes every refresh token of that user (401).

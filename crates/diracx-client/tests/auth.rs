@@ -18,7 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use diracx_client::auth::{AuthError, LOGIN_HINT, TokenSource};
 use diracx_client::credentials::{Credentials, CredentialsFile, FileTokenSource};
 use diracx_client::jwt::{Jwks, KeySet, Validation, decode_unverified};
-use diracx_client::oidc::{self, DiracMetadata, Discovery, DeviceLogin, TokenResponse};
+use diracx_client::oidc::{self, DeviceLogin, DiracMetadata, Discovery, TokenResponse};
 use diracx_client::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use test_kit::Kit;
@@ -61,7 +61,8 @@ async fn mint(kit: &Kit, args: &[&str]) -> String {
 
 /// A real authorization-code login of `user`, written to `path` in the CLI's format.
 async fn login(kit: &Kit, user: &str, path: &Path) -> Credentials {
-    script(kit, "login.py", &["code", "--user", user, "--credentials-out", path.to_str().unwrap()]).await;
+    script(kit, "login.py", &["code", "--user", user, "--credentials-out", path.to_str().unwrap()])
+        .await;
     CredentialsFile::new(path).read().await.unwrap()
 }
 
@@ -159,7 +160,8 @@ async fn device_flow_logs_alice_in_end_to_end() {
     let discovery = Discovery::fetch(&http, &base(&kit)).await.unwrap();
     let scope = oidc::login_scope::<&str>("testvo", Some("user"), &[]);
     assert_eq!(scope, kit.get("DIRACX_USER_SCOPE"));
-    let login = DeviceLogin::start(&http, &discovery, kit.get("DIRACX_CLIENT_ID"), &scope).await.unwrap();
+    let login =
+        DeviceLogin::start(&http, &discovery, kit.get("DIRACX_CLIENT_ID"), &scope).await.unwrap();
     assert!(!login.user_code.is_empty());
     assert_eq!(login.verification_uri, discovery.device_authorization_endpoint.as_str());
     assert!(login.verification_uri_complete.ends_with(&format!("?user_code={}", login.user_code)));
@@ -169,7 +171,8 @@ async fn device_flow_logs_alice_in_end_to_end() {
 
     // The user's browser, meanwhile.
     let browser = {
-        let (python, lib, env) = (kit.get("DIRACX_PYTHON").to_owned(), kit.get("DIRACX_LIB").to_owned(), env_file(&kit));
+        let (python, lib, env) =
+            (kit.get("DIRACX_PYTHON").to_owned(), kit.get("DIRACX_LIB").to_owned(), env_file(&kit));
         let url = login.verification_uri_complete.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -183,7 +186,8 @@ async fn device_flow_logs_alice_in_end_to_end() {
                 .unwrap()
         })
     };
-    let tokens = tokio::time::timeout(Duration::from_secs(90), login.wait()).await.unwrap().unwrap();
+    let tokens =
+        tokio::time::timeout(Duration::from_secs(90), login.wait()).await.unwrap().unwrap();
     let out = browser.await.unwrap();
     assert!(out.status.success(), "browse: {}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("FINAL_STATUS=200"));
@@ -196,7 +200,8 @@ async fn device_flow_logs_alice_in_end_to_end() {
     assert!(claims.has_property("NormalUser"));
     assert!(!claims.has_property("JobAdministrator"));
     // The refresh token: a JWT without an issuer, valid for DiracX's 60 minutes.
-    let refresh = decode_unverified(tokens.refresh_token.as_ref().unwrap().expose_secret()).unwrap();
+    let refresh =
+        decode_unverified(tokens.refresh_token.as_ref().unwrap().expose_secret()).unwrap();
     assert!((refresh.exp - now() - 3600).abs() < 30, "refresh exp {}", refresh.exp - now());
     assert_eq!(refresh.iss, None);
     assert_eq!(refresh.other.get("legacy_exchange"), Some(&json!(false)));
@@ -210,18 +215,29 @@ async fn device_flow_errors_carry_diracx_explanation() {
     let http = http();
     let discovery = Discovery::fetch(&http, &base(&kit)).await.unwrap();
     let err = DeviceLogin::start(&http, &discovery, "notTheClient", "vo:testvo").await.unwrap_err();
-    assert!(matches!(&err, AuthError::DeviceFlow(m) if m.contains("Unrecognised client ID")), "{err}");
-    let err = DeviceLogin::start(&http, &discovery, kit.get("DIRACX_CLIENT_ID"), "vo:novo").await.unwrap_err();
+    assert!(
+        matches!(&err, AuthError::DeviceFlow(m) if m.contains("Unrecognised client ID")),
+        "{err}"
+    );
+    let err = DeviceLogin::start(&http, &discovery, kit.get("DIRACX_CLIENT_ID"), "vo:novo")
+        .await
+        .unwrap_err();
     assert!(matches!(&err, AuthError::DeviceFlow(m) if m.contains("400")), "{err}");
 
     // alice asks for a group she is not in: the browser part works, the token exchange is refused.
-    let login = DeviceLogin::start(&http, &discovery, kit.get("DIRACX_CLIENT_ID"), kit.get("DIRACX_ADMIN_SCOPE"))
-        .await
-        .unwrap();
+    let login = DeviceLogin::start(
+        &http,
+        &discovery,
+        kit.get("DIRACX_CLIENT_ID"),
+        kit.get("DIRACX_ADMIN_SCOPE"),
+    )
+    .await
+    .unwrap();
     let url = login.verification_uri_complete.clone();
     let waiting = tokio::spawn(login.wait());
     script(&kit, "login.py", &["browse", &url, "--user", "alice"]).await;
-    let err = tokio::time::timeout(Duration::from_secs(60), waiting).await.unwrap().unwrap().unwrap_err();
+    let err =
+        tokio::time::timeout(Duration::from_secs(60), waiting).await.unwrap().unwrap().unwrap_err();
     assert!(
         matches!(&err, AuthError::DeviceFlow(m) if m.contains("403") && m.contains("not a member")),
         "{err}"
@@ -242,7 +258,8 @@ async fn jwt_verification_accepts_diracx_tokens() {
     let admin = jwks.verify(kit.get("DIRACX_ADMIN_TOKEN")).await.unwrap();
     assert_eq!(admin.dirac_group, "admin");
     assert!(admin.has_property("JobAdministrator"));
-    let ghost = jwks.verify(&mint(&kit, &["--user", "ghost", "--properties", ""]).await).await.unwrap();
+    let ghost =
+        jwks.verify(&mint(&kit, &["--user", "ghost", "--properties", ""]).await).await.unwrap();
     assert_eq!(ghost.sub, "testvo:ghost");
     assert!(ghost.dirac_properties.is_empty());
     assert_eq!(decode_unverified(kit.get("DIRACX_USER_TOKEN")).unwrap(), alice);
@@ -253,7 +270,9 @@ async fn jwt_verification_refuses_what_diracx_refuses() {
     let kit = Kit::diracx();
     let jwks = jwks(&kit).await;
     let refused = |r: Result<_, AuthError>, needle: &str| match r {
-        Err(AuthError::InvalidToken(m)) => assert!(m.contains(needle), "`{m}` should say `{needle}`"),
+        Err(AuthError::InvalidToken(m)) => {
+            assert!(m.contains(needle), "`{m}` should say `{needle}`")
+        }
         other => panic!("expected InvalidToken({needle}), got {other:?}"),
     };
 
@@ -277,7 +296,11 @@ async fn jwt_verification_refuses_what_diracx_refuses() {
     refused(jwks.verify(&eddsa).await, "not one DiracX accepts");
     let mut allowing = jwks.validation().clone();
     allowing.algorithms.push("EdDSA".into());
-    let lenient = Jwks::with_validation(http(), Discovery::fetch(&http(), &base(&kit)).await.unwrap().jwks_uri, allowing);
+    let lenient = Jwks::with_validation(
+        http(),
+        Discovery::fetch(&http(), &base(&kit)).await.unwrap().jwks_uri,
+        allowing,
+    );
     assert_eq!(lenient.verify(&eddsa).await.unwrap().preferred_username.as_deref(), Some("alice"));
 
     let foreign = mint(&kit, &["--iss", "https://evil.example"]).await;
@@ -294,9 +317,11 @@ async fn jwt_verification_refuses_what_diracx_refuses() {
     refused(jwks.verify(&tampered).await, "signature does not verify");
 
     // alice's signature over a payload that makes her a job administrator.
-    let mut claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    let mut claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
     claims["dirac_properties"] = json!(["NormalUser", "JobAdministrator"]);
-    let elevated = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(claims.to_string()), parts[2]);
+    let elevated =
+        format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(claims.to_string()), parts[2]);
     refused(jwks.verify(&elevated).await, "signature does not verify");
 
     let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
@@ -308,7 +333,10 @@ async fn jwt_verification_refuses_what_diracx_refuses() {
     refused(jwks.verify(&format!("{hs_header}.{}.{}", parts[1], parts[2])).await, "not supported");
 
     let unknown_kid = URL_SAFE_NO_PAD.encode(r#"{"alg":"Ed25519","kid":"not-a-key"}"#);
-    refused(jwks.verify(&format!("{unknown_kid}.{}.{}", parts[1], parts[2])).await, "no Ed25519 key `not-a-key`");
+    refused(
+        jwks.verify(&format!("{unknown_kid}.{}.{}", parts[1], parts[2])).await,
+        "no Ed25519 key `not-a-key`",
+    );
 
     refused(jwks.verify("not a jwt").await, "three dot-separated parts");
     // No message quotes the token it is about.
@@ -328,7 +356,8 @@ struct KeyServer {
 impl KeyServer {
     async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = Url::parse(&format!("http://{}/jwks.json", listener.local_addr().unwrap())).unwrap();
+        let url =
+            Url::parse(&format!("http://{}/jwks.json", listener.local_addr().unwrap())).unwrap();
         let keys = Arc::new(std::sync::Mutex::new(json!({"keys": []})));
         let hits = Arc::new(AtomicUsize::new(0));
         let (served, counted) = (keys.clone(), hits.clone());
@@ -389,7 +418,8 @@ async fn jwks_is_fetched_again_for_a_new_kid_at_most_once_per_floor() {
     let (a, b) = (Ed25519KeyPair::generate().unwrap(), Ed25519KeyPair::generate().unwrap());
     server.serve(&[("a", &a)]);
     let floor = Duration::from_millis(700);
-    let jwks = Jwks::new(http(), server.url.clone(), "https://dx.example").with_refetch_floor(floor);
+    let jwks =
+        Jwks::new(http(), server.url.clone(), "https://dx.example").with_refetch_floor(floor);
 
     jwks.verify(&signed(&a, "a")).await.unwrap();
     jwks.verify(&signed(&a, "a")).await.unwrap();
@@ -452,7 +482,12 @@ async fn written_credentials_are_private_and_in_the_cli_format() {
     // DiracX's own reader takes our file.
     let check = "import sys; from pathlib import Path; from diracx.core.utils import read_credentials; \
                  t = read_credentials(Path(sys.argv[1])); print(t.access_token, t.refresh_token, t.expires_in)";
-    let out = tokio::process::Command::new(kit.get("DIRACX_PYTHON")).args(["-c", check]).arg(&path).output().await.unwrap();
+    let out = tokio::process::Command::new(kit.get("DIRACX_PYTHON"))
+        .args(["-c", check])
+        .arg(&path)
+        .output()
+        .await
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let printed = String::from_utf8(out.stdout).unwrap();
     let fields: Vec<&str> = printed.split_whitespace().collect();
@@ -461,7 +496,9 @@ async fn written_credentials_are_private_and_in_the_cli_format() {
 
     // A file someone else made readable to others is made private again.
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    file.write(&TokenResponse { expires_in: 60, refresh_token: None, ..tokens.clone() }).await.unwrap();
+    file.write(&TokenResponse { expires_in: 60, refresh_token: None, ..tokens.clone() })
+        .await
+        .unwrap();
     assert_eq!(mode(&path), 0o600);
     assert_eq!(file_json(&path)["refresh_token"], Value::Null);
 }
@@ -492,9 +529,16 @@ async fn no_file_or_an_expired_login_is_not_logged_in() {
         json!({"access_token": stale(now() - 100), "refresh_token": stale(now() - 10), "expires_on": now() - 100}).to_string(),
     )
     .unwrap();
-    let offline = FileTokenSource::new(CredentialsFile::new(&path), http(), Url::parse("http://127.0.0.1:9/").unwrap());
+    let offline = FileTokenSource::new(
+        CredentialsFile::new(&path),
+        http(),
+        Url::parse("http://127.0.0.1:9/").unwrap(),
+    );
     let err = offline.access_token().await.unwrap_err();
-    assert!(matches!(&err, AuthError::NotLoggedIn(m) if m.contains("expired") && m.contains(LOGIN_HINT)), "{err}");
+    assert!(
+        matches!(&err, AuthError::NotLoggedIn(m) if m.contains("expired") && m.contains(LOGIN_HINT)),
+        "{err}"
+    );
 
     std::fs::write(&path, "{not json").unwrap();
     let err = offline.access_token().await.unwrap_err();
@@ -603,7 +647,10 @@ async fn a_rejected_token_is_refreshed_once_if_it_is_still_the_files() {
     let other = SecretString::from(kit.get("DIRACX_USER_TOKEN").to_owned());
     let offered = tokens.after_rejection(&other).await.unwrap().unwrap();
     assert_eq!(offered.expose_secret(), first.expose_secret());
-    assert_eq!(file_json(&path)["refresh_token"], before.refresh_token.as_ref().unwrap().expose_secret());
+    assert_eq!(
+        file_json(&path)["refresh_token"],
+        before.refresh_token.as_ref().unwrap().expose_secret()
+    );
 
     // The file's own token was rejected (say, DiracX's keys changed): one refresh.
     let second = tokens.after_rejection(&first).await.unwrap().unwrap();
@@ -628,16 +675,23 @@ async fn reusing_a_refresh_token_is_rejected_and_logs_the_user_out() {
     let rotated = oidc::refresh(&http, &discovery.token_endpoint, client_id, &used).await.unwrap();
     let successor = rotated.refresh_token.clone().unwrap();
     assert_ne!(successor.expose_secret(), used.expose_secret());
-    assert_eq!(jwks(&kit).await.verify(rotated.access_token.expose_secret()).await.unwrap().dirac_group, "admin");
+    assert_eq!(
+        jwks(&kit).await.verify(rotated.access_token.expose_secret()).await.unwrap().dirac_group,
+        "admin"
+    );
 
     let err = oidc::refresh(&http, &discovery.token_endpoint, client_id, &used).await.unwrap_err();
     let message = err.to_string();
     assert!(matches!(err, AuthError::Rejected(_)), "{message}");
-    assert!(message.contains("Revoked refresh token reused") && message.contains(LOGIN_HINT), "{message}");
+    assert!(
+        message.contains("Revoked refresh token reused") && message.contains(LOGIN_HINT),
+        "{message}"
+    );
     assert!(!message.contains(used.expose_secret()));
 
     // DiracX revoked the whole family: the successor is refused too, also through the file.
-    let err = oidc::refresh(&http, &discovery.token_endpoint, client_id, &successor).await.unwrap_err();
+    let err =
+        oidc::refresh(&http, &discovery.token_endpoint, client_id, &successor).await.unwrap_err();
     assert!(matches!(&err, AuthError::Rejected(m) if m.contains("401")), "{err}");
     CredentialsFile::new(&path).write(&rotated).await.unwrap();
     age_file(&path, 10);

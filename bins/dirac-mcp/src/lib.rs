@@ -1,0 +1,215 @@
+//! `dirac-mcp`'s command line as a library, so that a community builds its own `dirac-mcp` with
+//! its tool sets added ([`run`] with an `extend` function; see the `dirac-mcp-lhcb` example). It
+//! parses arguments and composes the library crates; the substance lives in `dirac-mcp-tools`,
+//! `diracx-client` and `mcp-transports`.
+//!
+//! stdout belongs to the MCP protocol in `serve`: logs go to stderr. `login` talks to the person
+//! on stderr too, and `whoami` prints its answer to stdout, which is its job.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod cli;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use dirac_mcp_tools::session::DeviceLoginSettings;
+use dirac_mcp_tools::toolset::DuplicateTool;
+use dirac_mcp_tools::{DiracMcpServer, DiracSession, DiracUser, Registry, ServerOptions};
+use diracx_client::credentials::{CredentialsFile, FileTokenSource};
+use diracx_client::oidc::{DeviceLogin, DiracMetadata, Discovery, login_scope};
+use diracx_client::{ClientOptions, DiracxClient, jwt};
+
+use crate::cli::{Cli, Command, DiracxArgs, LoginArgs, ServeArgs};
+
+const PROGRAM: &str = "dirac-mcp";
+
+/// Adds tool sets (and may replace the policy) of an extended build.
+pub type Extend = fn(Registry) -> Result<Registry, DuplicateTool>;
+
+/// `dirac-mcp` itself: the built-in tools only.
+pub fn no_extensions(registry: Registry) -> Result<Registry, DuplicateTool> {
+    Ok(registry)
+}
+
+/// Parses the command line and runs the command; `extend` adds an extended build's tool sets.
+pub fn run(extend: Extend) -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => mcp_cli::run_async(PROGRAM, serve(args, extend)),
+        Command::Login(args) => mcp_cli::run_async(PROGRAM, login(args)),
+        Command::Logout(args) => mcp_cli::run_async(PROGRAM, logout(args)),
+        Command::Whoami(args) => mcp_cli::run_async(PROGRAM, whoami(args)),
+    }
+}
+
+/// Everything a command needs to reach DiracX as the user.
+struct Connection {
+    url: url::Url,
+    options: ClientOptions,
+    http: diracx_client::HttpClient,
+    file: CredentialsFile,
+}
+
+impl Connection {
+    fn new(args: &DiracxArgs) -> Result<Self, String> {
+        let url = url::Url::parse(args.diracx_url.trim()).map_err(|e| {
+            format!("--diracx-url / DIRACX_URL `{}` is not a URL: {e}", args.diracx_url)
+        })?;
+        let options = ClientOptions { ca_path: args.ca_path.clone(), ..ClientOptions::default() };
+        let http = options.http_client().map_err(|e| e.to_string())?;
+        let file = match &args.credentials_path {
+            Some(path) => CredentialsFile::new(path),
+            None => CredentialsFile::from_env().map_err(|e| e.to_string())?,
+        };
+        Ok(Self { url, options, http, file })
+    }
+
+    fn client(&self, client_id: &str) -> Result<DiracxClient, String> {
+        let tokens = FileTokenSource::new(self.file.clone(), self.http.clone(), self.url.clone())
+            .with_client_id(client_id);
+        DiracxClient::with_http(
+            self.url.as_str(),
+            Arc::new(tokens),
+            self.http.clone(),
+            self.options.retries,
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    /// The user of the local login, read from the file alone (no network): it only decides
+    /// which tools are listed; calls run as the user DiracX confirms.
+    async fn local_user(&self) -> Option<DiracUser> {
+        let credentials = self.file.read().await.ok()?;
+        use diracx_client::ExposeSecret as _;
+        let claims = jwt::decode_unverified(credentials.access_token.expose_secret()).ok()?;
+        Some(DiracUser::from_claims(&claims))
+    }
+}
+
+async fn serve(args: ServeArgs, extend: Extend) -> Result<(), String> {
+    mcp_cli::init_logging(args.log_level, args.log_format);
+    let connection = Connection::new(&args.diracx)?;
+    let listing_user = connection.local_user().await;
+    tracing::info!(
+        diracx = %connection.url,
+        credentials = %connection.file.path().display(),
+        user = listing_user.as_ref().map_or("(not logged in)", |u| u.username.as_str()),
+        read_only = args.read_only,
+        "dirac-mcp {}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let login = DeviceLoginSettings {
+        http: connection.http.clone(),
+        client_id: args.client_id.clone(),
+        file: connection.file.clone(),
+        vo: None,
+        group: None,
+    };
+    let session = DiracSession::with_client(connection.client(&args.client_id)?, listing_user)
+        .with_device_login(login);
+    let registry = extend(dirac_mcp_tools::default_registry()).map_err(|e| e.to_string())?;
+    let server = DiracMcpServer::with_registry(
+        ServerOptions { read_only: args.read_only },
+        session,
+        registry,
+    );
+    let reason = mcp_transports::serve_stdio(server).await.map_err(|e| e.to_string())?;
+    tracing::info!(?reason, "MCP session ended");
+    Ok(())
+}
+
+async fn login(args: LoginArgs) -> Result<(), String> {
+    let connection = Connection::new(&args.diracx)?;
+    let (discovery, metadata) = tokio::try_join!(
+        Discovery::fetch(&connection.http, &connection.url),
+        DiracMetadata::fetch(&connection.http, &connection.url)
+    )
+    .map_err(|e| format!("cannot reach DiracX at {}: {e}", connection.url))?;
+    let vos: Vec<&str> = metadata.vo_names().collect();
+    let vo = match (&args.vo, vos.as_slice()) {
+        (Some(vo), _) => vo.clone(),
+        (None, [only]) => (*only).to_owned(),
+        (None, several) => {
+            return Err(format!(
+                "name your VO: dirac-mcp login <VO> (this DiracX has: {})",
+                several.join(", ")
+            ));
+        }
+    };
+    let scope = login_scope(&vo, args.group.as_deref(), &args.properties);
+    let device = DeviceLogin::start(&connection.http, &discovery, &args.client_id, &scope)
+        .await
+        .map_err(|e| e.to_string())?;
+    eprintln!("To sign in to DiracX ({vo}), open\n\n    {}\n", device.verification_uri_complete);
+    eprintln!(
+        "and confirm the code {} (valid {} minutes). Waiting…",
+        device.user_code,
+        device.expires_in.as_secs() / 60
+    );
+    let tokens = device.wait().await.map_err(|e| e.to_string())?;
+    connection.file.write(&tokens).await.map_err(|e| e.to_string())?;
+    let me = connection.client(&args.client_id)?.userinfo().await.map_err(|e| e.to_string())?;
+    eprintln!(
+        "Signed in as {} ({} / {}); the login is kept in {}.",
+        me.preferred_username.as_deref().unwrap_or(&me.sub),
+        me.vo,
+        me.dirac_group,
+        connection.file.path().display()
+    );
+    Ok(())
+}
+
+async fn logout(args: DiracxArgs) -> Result<(), String> {
+    let connection = Connection::new(&args)?;
+    let path = connection.file.path();
+    // Revoke the refresh token first, as `dirac logout` does; the file goes whatever happens.
+    if let Ok(Some(refresh_token)) = connection.file.read().await.map(|c| c.refresh_token) {
+        let revoked = match Discovery::fetch(&connection.http, &connection.url).await {
+            Ok(discovery) => {
+                let client_id = diracx_client::oidc::DEFAULT_CLIENT_ID;
+                diracx_client::oidc::revoke(
+                    &connection.http,
+                    &discovery.revocation_endpoint,
+                    client_id,
+                    &refresh_token,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        match revoked {
+            Ok(()) => eprintln!("Revoked the refresh token at DiracX."),
+            Err(e) => {
+                eprintln!("Could not revoke the refresh token ({e}); removing the file anyway.")
+            }
+        }
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => eprintln!("Signed out: removed {}.", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("Not signed in ({} does not exist).", path.display())
+        }
+        Err(e) => return Err(format!("cannot remove {}: {e}", path.display())),
+    }
+    Ok(())
+}
+
+async fn whoami(args: DiracxArgs) -> Result<(), String> {
+    let connection = Connection::new(&args)?;
+    let client = connection.client(diracx_client::oidc::DEFAULT_CLIENT_ID)?;
+    client.ping().await.map_err(|e| e.to_string())?;
+    println!("DiracX at {} answers", client.url());
+    match client.userinfo().await {
+        Ok(me) => println!(
+            "signed in as {} (VO {}, group {}, properties {})",
+            me.preferred_username.as_deref().unwrap_or(&me.sub),
+            me.vo,
+            me.dirac_group,
+            me.properties.join(", ")
+        ),
+        Err(e) if e.is_authentication() => println!("not signed in: {e}"),
+        Err(e) => return Err(e.to_string()),
+    }
+    Ok(())
+}

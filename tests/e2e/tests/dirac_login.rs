@@ -1,0 +1,76 @@
+//! `dirac-mcp serve` signing the user in from a tool call (the device flow: by URL elicitation,
+//! or with the link in the result), and the LHCb build of dirac-mcp (an extension crate's tool
+//! set beside ours), driven by the Python MCP SDK against the real DiracX.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use e2e_tests::{run_python_scenario, target_dir};
+use test_kit::Kit;
+
+fn binary(path: &str) -> PathBuf {
+    let binary = target_dir().join(path);
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build --workspace --all-targets`",
+        binary.display()
+    );
+    binary
+}
+
+fn env_file() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    match std::env::var_os("DIRACX_TEST_ENV") {
+        Some(path) => root.join(path).display().to_string(),
+        None => target_dir().join("diracx/env").display().to_string(),
+    }
+}
+
+fn scenario(name: &str, server: &Path, credentials: &Path) {
+    let kit = Kit::diracx();
+    let env = env_file();
+    let args = [
+        name,
+        "--",
+        server.to_str().unwrap(),
+        "serve",
+        "--diracx-url",
+        kit.get("DIRACX_URL"),
+        "--credentials-path",
+        credentials.to_str().unwrap(),
+    ];
+    let out = run_python_scenario(
+        "dirac_login_scenarios.py",
+        &args,
+        &[("DIRACX_ENV", env.as_str()), ("CREDENTIALS", credentials.to_str().unwrap())],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("scenario {name}: ok")), "{stdout}");
+}
+
+#[test]
+fn a_tool_call_without_login_signs_in_through_url_elicitation() {
+    let dir = tempfile::tempdir().unwrap();
+    scenario("elicitation", &binary("debug/dirac-mcp"), &dir.path().join("credentials.json"));
+}
+
+#[test]
+fn a_client_without_elicitation_gets_the_link_and_the_retry_works() {
+    let dir = tempfile::tempdir().unwrap();
+    scenario("link", &binary("debug/dirac-mcp"), &dir.path().join("credentials.json"));
+}
+
+#[test]
+fn the_lhcb_build_serves_its_tool_set_beside_the_built_in_one() {
+    let kit = Kit::diracx();
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("credentials.json");
+    let login = std::process::Command::new(kit.get("DIRACX_PYTHON"))
+        .arg(Path::new(kit.get("DIRACX_LIB")).join("login.py"))
+        .args(["--env", &env_file(), "code", "--user", "alice", "--credentials-out"])
+        .arg(&credentials)
+        .output()
+        .unwrap();
+    assert!(login.status.success(), "login.py: {}", String::from_utf8_lossy(&login.stderr));
+    scenario("lhcb", &binary("debug/examples/dirac-mcp-lhcb"), &credentials);
+}
