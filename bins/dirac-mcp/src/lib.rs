@@ -110,7 +110,7 @@ async fn serve(args: ServeArgs, extend: Extend) -> Result<(), String> {
         .with_device_login(login);
     let registry = extend(dirac_mcp_tools::default_registry()).map_err(|e| e.to_string())?;
     let server = DiracMcpServer::with_registry(
-        ServerOptions { read_only: args.read_only },
+        ServerOptions { read_only: args.read_only, local_files: true },
         session,
         registry,
     );

@@ -183,7 +183,9 @@ mod tests {
         let alice = user("alice", &[NORMAL_USER]);
         let own = JobOwner { job: 1, owner: "alice".into(), vo: "testvo".into() };
         let bobs = JobOwner { job: 8, owner: "bob".into(), vo: "testvo".into() };
-        assert!(WmsPolicy.check_jobs(&alice, Action::Manage, std::slice::from_ref(&own), &[]).is_ok());
+        assert!(
+            WmsPolicy.check_jobs(&alice, Action::Manage, std::slice::from_ref(&own), &[]).is_ok()
+        );
         let refused =
             WmsPolicy.check_jobs(&alice, Action::Manage, &[own.clone(), bobs], &[]).unwrap_err();
         assert!(refused.0.contains("8 (owner bob)"), "{refused}");

@@ -38,6 +38,9 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 pub struct ServerOptions {
     /// Hide and refuse the tools that change DiracX.
     pub read_only: bool,
+    /// Let tools read files where the server runs (input files of a submission): true only when
+    /// that is the user's own machine (stdio).
+    pub local_files: bool,
 }
 
 /// The dirac-mcp server of one MCP session (cheap to clone).
@@ -97,6 +100,7 @@ impl DiracMcpServer {
             user,
             policy: self.inner.registry.policy().clone(),
             source: "dirac-mcp".into(),
+            local_files: self.inner.options.local_files,
         };
         let outcome =
             self.inner.registry.call(&ctx, name, args, self.inner.options.read_only).await;

@@ -66,6 +66,8 @@ pub struct ToolContext {
     pub policy: Arc<dyn Policy>,
     /// Recorded as the `Source` of status changes in the jobs' history.
     pub source: String,
+    /// Whether tools may read files where the server runs (stdio: the user's own machine).
+    pub local_files: bool,
 }
 
 impl ToolContext {

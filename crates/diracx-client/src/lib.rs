@@ -39,7 +39,7 @@ pub use jobs::{
     RescheduleOutcome, ScalarOperator, SearchPage, SetStatusOutcome, SortDirection, SortSpec,
     StatusChange, VectorOperator,
 };
-pub use sandboxes::{JobSandboxes, SandboxDownload, SandboxFormat};
+pub use sandboxes::{JobSandboxes, SandboxDownload, SandboxFormat, tar_bz2};
 pub use secrecy::{ExposeSecret, SecretString};
 
 /// The HTTP client the client and the auth flows share (reqwest's).

@@ -304,7 +304,10 @@ pub async fn revoke(
     }
     let body = response.bytes().await.unwrap_or_default();
     let detail = error_detail(&body, &[secret]);
-    Err(AuthError::Request(format!("{revocation_endpoint} answered {} to a revocation: {detail}", status.as_u16())))
+    Err(AuthError::Request(format!(
+        "{revocation_endpoint} answered {} to a revocation: {detail}",
+        status.as_u16()
+    )))
 }
 
 /// Trades a refresh token for new tokens (`grant_type=refresh_token`), as the CLI does. DiracX

@@ -134,6 +134,57 @@ impl DiracxClient {
     }
 }
 
+/// A `tar.bz2` sandbox of named files, as DiracX stores them (each file at the archive's top
+/// level, which is where the job finds it in its working directory).
+pub fn tar_bz2(files: &[(String, bytes::Bytes)]) -> Result<bytes::Bytes> {
+    let broken = |e: std::io::Error| {
+        Error::InvalidArgument(format!("cannot build the sandbox archive: {e}"))
+    };
+    let encoder = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
+    let mut archive = tar::Builder::new(encoder);
+    for (name, content) in files {
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            return Err(Error::InvalidArgument(format!(
+                "`{name}` is not a file name for a sandbox"
+            )));
+        }
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_cksum();
+        archive.append_data(&mut header, name, content.as_ref()).map_err(broken)?;
+    }
+    let encoder = archive.into_inner().map_err(broken)?;
+    encoder.finish().map(bytes::Bytes::from).map_err(broken)
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn archives_hold_top_level_files_only() {
+        let file = |name: &str| (name.to_owned(), bytes::Bytes::from_static(b"x"));
+        let archive = tar_bz2(&[file("run.sh"), file("data.txt")]).unwrap();
+        assert!(archive.starts_with(b"BZh"), "bzip2 magic");
+        for bad in ["../etc/passwd", "a/b", "..", ""] {
+            assert!(tar_bz2(&[file(bad)]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sandbox_listings_read_both_spellings() {
+        let upper: JobSandboxes =
+            serde_json::from_str(r#"{"Input":["a"],"Output":["b"]}"#).unwrap();
+        let lower: JobSandboxes =
+            serde_json::from_str(r#"{"input":["a"],"output":["b"]}"#).unwrap();
+        assert_eq!(upper, lower);
+        assert_eq!(upper.output, vec!["b".to_owned()]);
+    }
 }

@@ -1,5 +1,5 @@
-"""dirac-mcp signing a user in from a tool call, and the LHCb build of dirac-mcp, through the
-Python MCP SDK against the real DiracX.
+"""dirac-mcp signing a user in from a tool call, submitting local input files, and the LHCb build
+of dirac-mcp, through the Python MCP SDK against the real DiracX.
 
 Usage: dirac_login_scenarios.py SCENARIO -- SERVER_COMMAND...
 Env: DIRACX_ENV (the kit's env file), CREDENTIALS (the credentials file the server uses).
@@ -90,6 +90,32 @@ async def scenario_lhcb(session):
     check(result.structured_content["applied"] == [job], "the built-in tools work beside the extension")
 
 
+async def scenario_input_files(session):
+    import io
+    import tarfile
+    import tempfile
+    import urllib.request
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp, "analyse.sh")
+        script.write_text("#!/bin/sh\ncat data.txt\n")
+        data = Path(tmp, "data.txt")
+        data.write_text(f"events of {os.getpid()}\n")
+        result, text = await call(session, "dirac_submit_job", executable="analyse.sh", input_files=[str(script), str(data)], dry_run=True)
+        check(not result.is_error and "uploaded at submission: analyse.sh, data.txt" in result.structured_content["jdl"], text)
+        result, text = await call(session, "dirac_submit_job", executable="analyse.sh", input_files=f"{script}, {data}", job_name=f"input_files_{os.getpid()}")
+        check(not result.is_error, text)
+        pfn = result.structured_content["input_sandbox"]
+        check(pfn.startswith("SB:") and f'InputSandbox = {{"{pfn}"}}' in result.structured_content["jdl"], result.structured_content)
+        result, text = await call(session, "dirac_get_sandbox_url", pfn=pfn)
+        check(not result.is_error, text)
+        archive = urllib.request.urlopen(result.structured_content["url"], timeout=30).read()
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:bz2") as tar:
+            got = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+        check(got == {"analyse.sh": script.read_bytes(), "data.txt": data.read_bytes()}, f"the sandbox holds the files: {sorted(got)}")
+        result, text = await call(session, "dirac_submit_job", executable="x", input_files=[tmp])
+        check(result.is_error and result.structured_content["error"]["category"] == "invalid_argument", f"a directory is refused: {text}")
+
+
 async def main():
     scenario, command = sys.argv[1], sys.argv[3:]
     server = StdioServerParameters(command=command[0], args=command[1:], env=dict(os.environ))
@@ -97,7 +123,12 @@ async def main():
     async with stdio_client(server) as (read, write):
         async with ClientSession(read, write, **kwargs) as session:
             await session.initialize()
-            await {"elicitation": scenario_elicitation, "link": scenario_link, "lhcb": scenario_lhcb}[scenario](session)
+            await {
+                "elicitation": scenario_elicitation,
+                "link": scenario_link,
+                "lhcb": scenario_lhcb,
+                "input_files": scenario_input_files,
+            }[scenario](session)
     print(f"scenario {scenario}: ok")
 
 

@@ -60,11 +60,10 @@ fn a_client_without_elicitation_gets_the_link_and_the_retry_works() {
     scenario("link", &binary("debug/dirac-mcp"), &dir.path().join("credentials.json"));
 }
 
-#[test]
-fn the_lhcb_build_serves_its_tool_set_beside_the_built_in_one() {
+/// A credentials file of alice from the real authorization-code flow.
+fn alice_login(dir: &Path) -> PathBuf {
     let kit = Kit::diracx();
-    let dir = tempfile::tempdir().unwrap();
-    let credentials = dir.path().join("credentials.json");
+    let credentials = dir.join("credentials.json");
     let login = std::process::Command::new(kit.get("DIRACX_PYTHON"))
         .arg(Path::new(kit.get("DIRACX_LIB")).join("login.py"))
         .args(["--env", &env_file(), "code", "--user", "alice", "--credentials-out"])
@@ -72,5 +71,17 @@ fn the_lhcb_build_serves_its_tool_set_beside_the_built_in_one() {
         .output()
         .unwrap();
     assert!(login.status.success(), "login.py: {}", String::from_utf8_lossy(&login.stderr));
-    scenario("lhcb", &binary("debug/examples/dirac-mcp-lhcb"), &credentials);
+    credentials
+}
+
+#[test]
+fn the_lhcb_build_serves_its_tool_set_beside_the_built_in_one() {
+    let dir = tempfile::tempdir().unwrap();
+    scenario("lhcb", &binary("debug/examples/dirac-mcp-lhcb"), &alice_login(dir.path()));
+}
+
+#[test]
+fn local_input_files_travel_in_an_input_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    scenario("input_files", &binary("debug/dirac-mcp"), &alice_login(dir.path()));
 }

@@ -28,6 +28,11 @@ pub struct SubmitArgs {
     /// Sandbox PFNs (`SB:...`) or LFNs (`LFN:...`) the job needs.
     #[serde(default)]
     pub input_sandbox: Option<Names>,
+    /// Files on this computer to send with the job (paths; e.g. the script to run and its
+    /// inputs): packed into an input sandbox and uploaded at submission. They land in the job's
+    /// working directory under their own names. Only where the server runs on the user's machine.
+    #[serde(default)]
+    pub input_files: Option<Names>,
     /// Files to bring back beside `std.out` and `std.err`.
     #[serde(default)]
     pub output_sandbox: Option<Names>,
@@ -60,9 +65,81 @@ pub struct SubmitOutput {
     /// The JDL as submitted.
     pub jdl: String,
     pub dry_run: bool,
+    /// The input sandbox made of `input_files`, if any.
+    pub input_sandbox: Option<String>,
 }
 
-pub async fn submit_job(ctx: &ToolContext, args: SubmitArgs) -> ToolResult {
+/// Local input files in one call, at most this much in all.
+const MAX_INPUT_BYTES: u64 = 20 * 1024 * 1024;
+
+/// Reads the local input files (regular files, under the size limit), by base name.
+fn read_input_files(
+    ctx: &ToolContext,
+    paths: &[String],
+) -> Result<Vec<(String, bytes::Bytes)>, ToolError> {
+    if !ctx.local_files {
+        return Err(ToolError::argument(
+            "`input_files` reads files on the server's machine, which this server does not allow (it is not running on the user's computer)",
+            "Upload the files as a sandbox first, and pass its PFN in `input_sandbox`.",
+        ));
+    }
+    let mut files: Vec<(String, bytes::Bytes)> = Vec::new();
+    let mut total = 0;
+    for path in paths {
+        let path = std::path::Path::new(path.trim());
+        let unreadable = |why: String| {
+            ToolError::argument(
+                format!("input file {}: {why}", path.display()),
+                "Give paths of existing files on this computer.",
+            )
+        };
+        let meta = std::fs::metadata(path).map_err(|e| unreadable(e.to_string()))?;
+        if !meta.is_file() {
+            return Err(unreadable("not a regular file".into()));
+        }
+        total += meta.len();
+        if total > MAX_INPUT_BYTES {
+            return Err(ToolError::argument(
+                format!(
+                    "the input files are larger than {} MB in all",
+                    MAX_INPUT_BYTES / 1024 / 1024
+                ),
+                "Put large inputs on grid storage and give their LFNs in `input_sandbox`.",
+            ));
+        }
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if files.iter().any(|(n, _)| *n == name) {
+            return Err(unreadable(format!("a second file named `{name}`")));
+        }
+        let content = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
+        files.push((name, bytes::Bytes::from(content)));
+    }
+    Ok(files)
+}
+
+pub async fn submit_job(ctx: &ToolContext, mut args: SubmitArgs) -> ToolResult {
+    let local: Vec<String> = args.input_files.take().map(|n| n.0).unwrap_or_default();
+    let files = if local.is_empty() { Vec::new() } else { read_input_files(ctx, &local)? };
+    let mut uploaded = None;
+    if !files.is_empty() {
+        if args.jdl.as_deref().is_some_and(|j| !j.trim().is_empty()) {
+            return Err(ToolError::argument(
+                "`input_files` goes with the simple form, not with a complete `jdl`",
+                "Add the files' sandbox PFN to the JDL's InputSandbox yourself, or use the simple form.",
+            ));
+        }
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        let pfn = if args.dry_run {
+            format!("SB:(uploaded at submission: {})", names.join(", "))
+        } else {
+            let archive = diracx_client::tar_bz2(&files)?;
+            ctx.client.upload_sandbox(archive, diracx_client::SandboxFormat::TarBz2).await?
+        };
+        let mut sandbox = args.input_sandbox.take().map(|n| n.0).unwrap_or_default();
+        sandbox.insert(0, pfn.clone());
+        args.input_sandbox = Some(Names(sandbox));
+        uploaded = Some(pfn);
+    }
     let jdl = match (
         args.jdl.as_deref().map(str::trim).filter(|j| !j.is_empty()),
         args.executable.as_deref().map(str::trim),
@@ -99,7 +176,13 @@ pub async fn submit_job(ctx: &ToolContext, args: SubmitArgs) -> ToolResult {
         let text = format!("The JDL (not submitted):\n\n```\n{jdl}\n```\n");
         return Ok(ToolOutput {
             text,
-            structured: json!(SubmitOutput { job_ids: vec![], jobs: vec![], jdl, dry_run: true }),
+            structured: json!(SubmitOutput {
+                job_ids: vec![],
+                jobs: vec![],
+                jdl,
+                dry_run: true,
+                input_sandbox: uploaded
+            }),
         });
     }
     let inserted = ctx.client.submit_jdl(std::slice::from_ref(&jdl)).await?;
@@ -114,7 +197,16 @@ pub async fn submit_job(ctx: &ToolContext, args: SubmitArgs) -> ToolResult {
         if job_ids.len() == 1 { "it" } else { "them" },
     );
     let jobs = inserted.iter().filter_map(|j| serde_json::to_value(j).ok()).collect();
-    Ok(ToolOutput { text, structured: json!(SubmitOutput { job_ids, jobs, jdl, dry_run: false }) })
+    Ok(ToolOutput {
+        text,
+        structured: json!(SubmitOutput {
+            job_ids,
+            jobs,
+            jdl,
+            dry_run: false,
+            input_sandbox: uploaded
+        }),
+    })
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
