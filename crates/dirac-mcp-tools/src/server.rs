@@ -340,10 +340,15 @@ impl ServerHandler for DiracMcpServer {
     ) -> Result<ReadResourceResponse, McpError> {
         let uri = request.uri.as_str();
         let failed = |e: ToolError| {
-            McpError::internal_error(
-                e.to_text(),
-                Some(json!({ "uri": uri, "category": e.category.as_str() })),
-            )
+            let data = Some(json!({ "uri": uri, "category": e.category.as_str() }));
+            match e.category {
+                // A job that does not exist, or that this user may not see: no such resource.
+                ErrorCategory::NotFound | ErrorCategory::PermissionDenied => {
+                    McpError::resource_not_found(e.to_text(), data)
+                }
+                ErrorCategory::InvalidArgument => McpError::invalid_params(e.to_text(), data),
+                _ => McpError::internal_error(e.to_text(), data),
+            }
         };
         if uri == DASHBOARD_URI {
             let text = self.dashboard().await.map_err(failed)?;

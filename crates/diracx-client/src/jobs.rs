@@ -361,7 +361,7 @@ impl DiracxClient {
         if jobs.is_empty() {
             return Err(Error::InvalidArgument("no job ids given".into()));
         }
-        let stamps = self.status_stamps(jobs).await?;
+        let before = self.status_stamps(jobs).await?;
         let mut change = Map::new();
         if let Some(status) = update.status {
             change.insert("Status".into(), json!(status.as_str()));
@@ -376,7 +376,7 @@ impl DiracxClient {
         change.insert("Source".into(), json!(source));
         let mut body = Map::new();
         for id in jobs {
-            let stamp = stamps.get(id).copied().unwrap_or_else(Utc::now);
+            let stamp = before.get(id).map_or_else(Utc::now, |b| b.stamp);
             body.insert(id.to_string(), json!({ format_stamp(stamp): change }));
         }
         let body = Value::Object(body);
@@ -395,7 +395,7 @@ impl DiracxClient {
         } else {
             answer.json()?
         };
-        Ok(judge(jobs, update, parsed))
+        Ok(judge(jobs, update, &before, parsed))
     }
 
     /// Kills jobs (they stop running and stay listed as Killed).
@@ -454,11 +454,11 @@ impl DiracxClient {
         answer.json()
     }
 
-    /// The time of each job's latest history record, plus one microsecond, or now if later;
-    /// jobs the user cannot see get now.
-    async fn status_stamps(&self, jobs: &[JobId]) -> Result<BTreeMap<JobId, DateTime<Utc>>> {
+    /// Each job's status now, and the time for a change: its latest history record plus one
+    /// microsecond, or now if later. Jobs the user cannot see are absent.
+    async fn status_stamps(&self, jobs: &[JobId]) -> Result<BTreeMap<JobId, Before>> {
         let search = JobSearch {
-            parameters: Some(vec!["JobID".into(), "LoggingInfo".into()]),
+            parameters: Some(vec!["JobID".into(), "Status".into(), "LoggingInfo".into()]),
             search: vec![Condition::is_in("JobID", jobs.iter().map(|id| json!(id)).collect())],
             ..JobSearch::default()
         };
@@ -480,10 +480,18 @@ impl DiracxClient {
                 Some(latest) if latest >= now => latest + TimeDelta::microseconds(1),
                 _ => now,
             };
-            stamps.insert(id, stamp);
+            let status = job.get("Status").and_then(Value::as_str).map(str::to_owned);
+            stamps.insert(id, Before { stamp, status });
         }
         Ok(stamps)
     }
+}
+
+/// A job as it was before a status change.
+#[derive(Clone, Debug)]
+struct Before {
+    stamp: DateTime<Utc>,
+    status: Option<String>,
 }
 
 /// DiracX's timestamp form, at the microsecond precision its ordering uses.
@@ -491,7 +499,12 @@ fn format_stamp(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string()
 }
 
-fn judge(jobs: &[JobId], update: &JobStatusUpdate, answer: SetStatusAnswer) -> SetStatusOutcome {
+fn judge(
+    jobs: &[JobId],
+    update: &JobStatusUpdate,
+    before: &BTreeMap<JobId, Before>,
+    answer: SetStatusAnswer,
+) -> SetStatusOutcome {
     let mut outcome = SetStatusOutcome::default();
     for id in jobs {
         let key = id.to_string();
@@ -504,12 +517,20 @@ fn judge(jobs: &[JobId], update: &JobStatusUpdate, answer: SetStatusAnswer) -> S
         } else if let Some(now) = answer.success.get(&key) {
             let field = |name: &str| now.get(name).and_then(Value::as_str).map(str::to_owned);
             let (status, minor) = (field("Status"), field("MinorStatus"));
+            let was = before.get(id).and_then(|b| b.status.as_deref());
             let took = match update.status {
-                Some(wanted) => status.as_deref() == Some(wanted.as_str()),
+                // DiracX echoes the job's status: the same as before means nothing happened.
+                Some(wanted) => {
+                    status.as_deref() == Some(wanted.as_str()) && was != Some(wanted.as_str())
+                }
                 None => minor.is_some() || field("ApplicationStatus").is_some(),
             };
             if took {
                 StatusChange::Applied { status, minor_status: minor }
+            } else if let (Some(wanted), Some(was)) = (update.status, was)
+                && was == wanted.as_str()
+            {
+                StatusChange::Ignored { status, reason: format!("the job was already {was}") }
             } else {
                 let reason = match (update.status, &status) {
                     (Some(wanted), Some(kept)) => {
@@ -597,10 +618,29 @@ mod tests {
         }))
         .unwrap();
         let update = JobStatusUpdate { status: Some(JobStatus::Killed), ..Default::default() };
-        let outcome = judge(&[2, 3, 4], &update, answer);
+        let now = Utc::now();
+        let before: BTreeMap<JobId, Before> = [(2, "Done"), (3, "Running")]
+            .into_iter()
+            .map(|(id, s)| (id, Before { stamp: now, status: Some(s.into()) }))
+            .collect();
+        let outcome = judge(&[2, 3, 4], &update, &before, answer);
         assert!(matches!(outcome.jobs[&2], StatusChange::Ignored { .. }));
         assert!(matches!(outcome.jobs[&3], StatusChange::Applied { .. }));
         assert_eq!(outcome.jobs[&4], StatusChange::Failed { reason: "Not found".into() });
         assert_eq!(outcome.applied(), vec![3]);
+        // Killing a job that was already Killed: DiracX echoes Killed, nothing changed.
+        let again: SetStatusAnswer =
+            serde_json::from_value(json!({"success": {"3": {"Status": "Killed"}}, "failed": {}}))
+                .unwrap();
+        let was_killed: BTreeMap<JobId, Before> =
+            [(3, Before { stamp: now, status: Some("Killed".into()) })].into_iter().collect();
+        let outcome = judge(&[3], &update, &was_killed, again);
+        assert_eq!(
+            outcome.jobs[&3],
+            StatusChange::Ignored {
+                status: Some("Killed".into()),
+                reason: "the job was already Killed".into()
+            }
+        );
     }
 }

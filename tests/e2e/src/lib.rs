@@ -25,6 +25,17 @@ pub fn rucio_mcp_binary() -> PathBuf {
     path
 }
 
+/// The `dirac-mcp` binary, built by cargo for this test run.
+pub fn dirac_mcp_binary() -> PathBuf {
+    let path = target_dir().join("debug/dirac-mcp");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p dirac-mcp` (cargo xtask ci does)",
+        path.display()
+    );
+    path
+}
+
 /// The Python interpreter of the venv holding the `mcp` SDK.
 pub fn mcp_python() -> PathBuf {
     let path = target_dir().join("xtask-cache/mcp-venv/bin/python");
