@@ -5,14 +5,12 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomNotification,
-    Implementation, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams,
-    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ResourceTemplate,
-    ServerCapabilities, ServerConfig, ServerNotification, Tool, ToolsCapability,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig, Tool, ToolsCapability,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -20,7 +18,9 @@ use serde_json::{Map, Value, json};
 
 use crate::errors::{ErrorCategory, ToolError};
 use crate::policy::{Policy, WmsPolicy};
-use crate::session::{DiracSession, LOGIN_TIMEOUT, LoginState, PendingLogin, login_needed};
+use mcp_login_flow::{Elicited, LoginState, WaitEnd};
+
+use crate::session::{DiracSession, LOGIN_TIMEOUT, login_needed};
 use crate::tools::CoreTools;
 use crate::toolset::{Registry, ToolContext, ToolOutput, ToolSet};
 
@@ -30,8 +30,6 @@ const PROTOCOL_VERSIONS: &[ProtocolVersion] =
 const INSTRUCTIONS: &str = include_str!("instructions.md");
 const DASHBOARD_URI: &str = "dirac://jobs/dashboard";
 const JOB_URI_PREFIX: &str = "dirac://jobs/";
-/// How often a waiting login reports progress (clients reset their request timeout on it).
-const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// How a server instance is set up.
 #[derive(Clone, Debug, Default)]
@@ -133,28 +131,18 @@ impl DiracMcpServer {
             return Ok(());
         }
         let pending = session.login().await?;
-        let url_elicitation = context
-            .client_capabilities()
-            .and_then(|c| c.elicitation)
-            .is_some_and(|e| e.url.is_some());
         let Ok(url) = url::Url::parse(&pending.url) else {
             return Err(login_needed(&pending));
         };
-        if !url_elicitation {
-            return Err(login_needed(&pending));
-        }
         let elicitation_id = format!("dirac-login-{}", context.id);
         let message = format!(
             "Sign in to DiracX in your browser (code {}) to continue; this request resumes by itself.",
             pending.user_code
         );
-        match context.peer.elicit_url(message, url, elicitation_id.clone()).await {
-            Ok(rmcp::model::ElicitationAction::Accept) => {}
-            Ok(_)
-            | Err(
-                rmcp::service::ElicitationError::UserDeclined
-                | rmcp::service::ElicitationError::UserCancelled,
-            ) => {
+        match mcp_login_flow::elicit_url(context, message, url, &elicitation_id).await {
+            Elicited::Accepted => {}
+            Elicited::Unsupported => return Err(login_needed(&pending)),
+            Elicited::Declined => {
                 return Err(ToolError::new(
                     ErrorCategory::Authentication,
                     "the user did not open the DiracX login",
@@ -164,63 +152,22 @@ impl DiracMcpServer {
                     ),
                 ));
             }
-            Err(e) => {
-                tracing::debug!(error = %e, "URL elicitation failed; falling back to the link in the result");
-                return Err(login_needed(&pending));
-            }
         }
-        wait_for_login(&pending, context).await?;
-        session.forget_user().await;
-        let _ = context
-            .peer
-            .send_notification(ServerNotification::CustomNotification(CustomNotification::new(
-                "notifications/elicitation/complete",
-                Some(json!({ "elicitationId": elicitation_id })),
-            )))
-            .await;
-        Ok(())
-    }
-}
-
-/// Waits for the background login, with progress notifications that keep the request alive.
-async fn wait_for_login(
-    pending: &PendingLogin,
-    context: &RequestContext<RoleServer>,
-) -> Result<(), ToolError> {
-    let progress = context.meta.get_progress_token();
-    let started = Instant::now();
-    let mut state = pending.state.clone();
-    let mut step = 0u32;
-    loop {
-        let current = state.borrow().clone();
-        match current {
-            LoginState::Done => return Ok(()),
-            LoginState::Failed(reason) => {
+        match mcp_login_flow::wait_for_login(&pending.state, context, "DiracX", LOGIN_TIMEOUT).await
+        {
+            Ok(()) => {}
+            Err(WaitEnd::Failed(reason)) => {
                 return Err(ToolError::new(
                     ErrorCategory::Authentication,
                     format!("the DiracX login did not complete: {reason}"),
                     "Call the tool again to get a new login link.",
                 ));
             }
-            LoginState::Waiting => {}
+            Err(WaitEnd::GaveUp) => return Err(login_needed(&pending)),
         }
-        if let Some(token) = &progress {
-            step += 1;
-            let waited = started.elapsed().as_secs();
-            let _ = context
-                .peer
-                .notify_progress(
-                    ProgressNotificationParam::new(token.clone(), f64::from(step)).with_message(
-                        format!("waiting for the DiracX login in the browser ({waited} s)"),
-                    ),
-                )
-                .await;
-        }
-        let gone =
-            tokio::time::timeout(PROGRESS_EVERY, state.changed()).await.is_ok_and(|r| r.is_err());
-        if (gone && *state.borrow() == LoginState::Waiting) || started.elapsed() > LOGIN_TIMEOUT {
-            return Err(login_needed(pending));
-        }
+        session.forget_user().await;
+        mcp_login_flow::elicitation_complete(context, &elicitation_id).await;
+        Ok(())
     }
 }
 

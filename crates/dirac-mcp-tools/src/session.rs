@@ -11,6 +11,7 @@ use tokio::sync::{Mutex, watch};
 
 use crate::errors::{ErrorCategory, ToolError};
 use crate::identity::DiracUser;
+pub use mcp_login_flow::LoginState;
 
 /// How long a device login may wait for the user before it is given up.
 pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(600);
@@ -25,13 +26,6 @@ pub struct DeviceLoginSettings {
     /// The VO and group to ask for; default: the local login's, else the server's only VO.
     pub vo: Option<String>,
     pub group: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LoginState {
-    Waiting,
-    Done,
-    Failed(String),
 }
 
 /// A device login in progress: the link the user opens, and how it stands.

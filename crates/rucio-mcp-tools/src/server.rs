@@ -7,15 +7,14 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomNotification,
-    ElicitRequest, ElicitRequestParams, Implementation, InputRequest, InputRequests,
-    InputRequiredResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
-    ReadResourceResult, Resource, ResourceContents, ServerCapabilities, ServerConfig,
-    ServerNotification, Tool, ToolsCapability,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ElicitRequest,
+    ElicitRequestParams, Implementation, InputRequest, InputRequests, InputRequiredResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ResourceContents, ServerCapabilities, ServerConfig, Tool, ToolsCapability,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -27,7 +26,9 @@ use crate::bridge::UserClients;
 use crate::catalog::{self, ToolSpec};
 use crate::errors::{ErrorCategory, ToolError};
 use crate::metrics::ToolMetrics;
-use crate::session::{LOGIN_TIMEOUT, LoginState, PendingLogin, RucioSession, login_needed};
+use mcp_login_flow::{Elicited, WaitEnd};
+
+use crate::session::{LOGIN_TIMEOUT, PendingLogin, RucioSession, login_needed};
 use crate::tools::{self, ToolContext, ToolOutput};
 
 /// The protocol versions served: today's clients speak 2025-11-25, rmcp's default is 2026-07-28.
@@ -36,8 +37,6 @@ const PROTOCOL_VERSIONS: &[ProtocolVersion] =
 const NOMENCLATURE_URI: &str = "rucio://nomenclature";
 const NOMENCLATURE: &str = include_str!("nomenclature.md");
 const INSTRUCTIONS: &str = include_str!("instructions.md");
-/// How often a waiting login reports progress (clients reset their request timeout on it).
-const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// How a server instance is set up.
 #[derive(Clone, Debug)]
@@ -269,27 +268,15 @@ impl RucioMcpServer {
                 .insert(LOGIN_INPUT.into(), InputRequest::Elicitation(ElicitRequest::new(params)));
             return Ok(LoginStep::AskClient(InputRequiredResult::new(Some(requests), None)));
         }
-        let peer = context.peer.clone();
-        match peer.elicit_url(message, pending.url.clone(), elicitation_id.clone()).await {
-            Ok(rmcp::model::ElicitationAction::Accept) => {}
-            Ok(_)
-            | Err(
-                rmcp::service::ElicitationError::UserDeclined
-                | rmcp::service::ElicitationError::UserCancelled,
-            ) => return Err(declined(&pending.url)),
-            Err(e) => {
-                tracing::debug!(error = %e, "URL elicitation failed; falling back to the link in the result");
-                return Err(login_needed(&pending.url, site));
-            }
+        match mcp_login_flow::elicit_url(context, message, pending.url.clone(), &elicitation_id)
+            .await
+        {
+            Elicited::Accepted => {}
+            Elicited::Declined => return Err(declined(&pending.url)),
+            Elicited::Unsupported => return Err(login_needed(&pending.url, site)),
         }
         self.wait_for_login(&pending, context).await?;
-        let _ = context
-            .peer
-            .send_notification(ServerNotification::CustomNotification(CustomNotification::new(
-                "notifications/elicitation/complete",
-                Some(json!({ "elicitationId": elicitation_id })),
-            )))
-            .await;
+        mcp_login_flow::elicitation_complete(context, &elicitation_id).await;
         Ok(LoginStep::Ready)
     }
 
@@ -299,47 +286,15 @@ impl RucioMcpServer {
         pending: &PendingLogin,
         context: &RequestContext<RoleServer>,
     ) -> Result<(), ToolError> {
-        let site = &self.inner.options.site;
-        let progress = context.meta.get_progress_token();
-        let started = Instant::now();
-        let mut state = pending.state.clone();
-        let mut step = 0u32;
-        loop {
-            let current = state.borrow().clone();
-            match current {
-                LoginState::Done => return Ok(()),
-                LoginState::Failed(reason) => {
-                    return Err(ToolError::new(
-                        ErrorCategory::Authentication,
-                        format!("the Rucio login did not complete: {reason}"),
-                        "Call the tool again to get a new login link.",
-                    ));
-                }
-                LoginState::Waiting => {}
-            }
-            if let Some(token) = &progress {
-                step += 1;
-                let waited = started.elapsed().as_secs();
-                let _ = context
-                    .peer
-                    .notify_progress(
-                        ProgressNotificationParam::new(token.clone(), f64::from(step))
-                            .with_message(format!(
-                                "waiting for the Rucio login in the browser ({waited} s)"
-                            )),
-                    )
-                    .await;
-            }
-            let poll_gone = tokio::time::timeout(PROGRESS_EVERY, state.changed())
-                .await
-                .is_ok_and(|r| r.is_err());
-            if poll_gone && *state.borrow() == LoginState::Waiting {
-                // The poll task died without a verdict: no token will come.
-                return Err(login_needed(&pending.url, site));
-            }
-            if started.elapsed() > LOGIN_TIMEOUT {
-                return Err(login_needed(&pending.url, site));
-            }
+        match mcp_login_flow::wait_for_login(&pending.state, context, "Rucio", LOGIN_TIMEOUT).await
+        {
+            Ok(()) => Ok(()),
+            Err(WaitEnd::Failed(reason)) => Err(ToolError::new(
+                ErrorCategory::Authentication,
+                format!("the Rucio login did not complete: {reason}"),
+                "Call the tool again to get a new login link.",
+            )),
+            Err(WaitEnd::GaveUp) => Err(login_needed(&pending.url, &self.inner.options.site)),
         }
     }
 }

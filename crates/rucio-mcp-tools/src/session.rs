@@ -12,13 +12,7 @@ use crate::errors::{ErrorCategory, ToolError};
 pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(300);
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Where a login started by a tool call stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LoginState {
-    Waiting,
-    Done,
-    Failed(String),
-}
+pub use mcp_login_flow::LoginState;
 
 /// An OIDC login in progress: the URL the user must open and the state of the background poll.
 #[derive(Clone, Debug)]
