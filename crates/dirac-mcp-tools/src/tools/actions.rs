@@ -11,6 +11,7 @@ use crate::jdl::SimpleJob;
 use crate::policy::Action;
 use crate::toolset::{ToolContext, ToolOutput, ToolResult};
 
+/// A job to submit: a complete JDL, or the simple form.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct SubmitArgs {
     /// A complete JDL (`[ Executable = "..."; ... ]`). Give either this or `executable`.
@@ -209,6 +210,7 @@ pub async fn submit_job(ctx: &ToolContext, mut args: SubmitArgs) -> ToolResult {
     })
 }
 
+/// The jobs to act on.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct JobIdsArgs {
     /// The job ids, e.g. `[12, 13]`.
@@ -297,6 +299,7 @@ pub async fn delete_jobs(ctx: &ToolContext, args: JobIdsArgs) -> ToolResult {
     Ok(report("delete", "deleted", &outcome))
 }
 
+/// The jobs to run again.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct RescheduleArgs {
     /// The job ids, e.g. `[12, 13]` (failed, killed or stalled jobs).
@@ -349,6 +352,7 @@ pub async fn reschedule_jobs(ctx: &ToolContext, args: RescheduleArgs) -> ToolRes
     Ok(ToolOutput { text, structured: json!(RescheduleOutput { rescheduled, failed }) })
 }
 
+/// The jobs and the status to set.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct SetStatusArgs {
     /// The job ids, e.g. `[12, 13]`.

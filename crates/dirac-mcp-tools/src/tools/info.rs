@@ -60,6 +60,7 @@ pub async fn whoami(ctx: &ToolContext, _args: super::query::NoArgs) -> ToolResul
     Ok(ToolOutput { text, structured: json!(output) })
 }
 
+/// The configuration section to read.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ConfigArgs {
     /// The section's path, `/`-separated, e.g. `Operations/<vo>/JobDescription` or `Registry/<vo>/Groups`. Empty for the top-level sections.

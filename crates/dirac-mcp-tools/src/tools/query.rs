@@ -57,6 +57,7 @@ impl Filter {
     }
 }
 
+/// Which jobs (the filter), which fields, in which order, which page.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct SearchArgs {
     #[serde(flatten)]
@@ -160,6 +161,7 @@ pub async fn search_jobs(ctx: &ToolContext, args: SearchArgs) -> ToolResult {
     Ok(ToolOutput { text, structured: json!(output) })
 }
 
+/// The job to show.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct GetJobArgs {
     /// The job's id, e.g. 12345.
@@ -224,6 +226,7 @@ pub async fn get_job(ctx: &ToolContext, args: GetJobArgs) -> ToolResult {
     Ok(ToolOutput { text, structured: json!(GetJobOutput { job, history }) })
 }
 
+/// How to group and which jobs to count.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct SummaryArgs {
     /// The attributes to group and count by (default `["Status"]`), e.g. `["Status", "Site"]`.
@@ -263,6 +266,7 @@ pub async fn job_summary(ctx: &ToolContext, args: SummaryArgs) -> ToolResult {
     Ok(ToolOutput { text, structured: json!(SummaryOutput { group_by, groups, total }) })
 }
 
+/// No arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct NoArgs {}
 

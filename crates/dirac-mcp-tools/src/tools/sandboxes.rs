@@ -8,6 +8,7 @@ use crate::args::OneJobId;
 use crate::policy::Action;
 use crate::toolset::{ToolContext, ToolOutput, ToolResult};
 
+/// The job whose sandboxes to list.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ListSandboxesArgs {
     /// The job's id.
@@ -85,6 +86,7 @@ pub async fn list_sandboxes(ctx: &ToolContext, args: ListSandboxesArgs) -> ToolR
     Ok(ToolOutput { text, structured: json!(ListSandboxesOutput { job_id: job, input, output }) })
 }
 
+/// The sandbox to link to.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct SandboxUrlArgs {
     /// The sandbox's PFN, as `dirac_list_sandboxes` lists it (`/S3/...` or `SB:SandboxSE|/S3/...`).
