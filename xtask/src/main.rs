@@ -143,7 +143,9 @@ fn dirac_demo() -> Result<(), String> {
     let binary = target_dir().join("debug/dirac-mcp");
     let url = instance.value("DIRACX_URL")?;
     let credentials = instance.demo_login()?;
-    println!("\n== a real MCP client (the Python SDK) talking to dirac-mcp on the local DiracX, as alice\n");
+    println!(
+        "\n== a real MCP client (the Python SDK) talking to dirac-mcp on the local DiracX, as alice\n"
+    );
     run(Command::new(target_dir().join("xtask-cache/mcp-venv/bin/python"))
         .arg(root().join("tests/e2e/clients/dirac_demo.py"))
         .arg(&binary)
@@ -155,7 +157,9 @@ fn dirac_demo() -> Result<(), String> {
     );
     println!("== use it from your own MCP client while the demo DiracX runs\n");
     println!("Claude Desktop / Cursor (mcpServers):");
-    println!("  {{\"mcpServers\": {{\"dirac-demo\": {{\"command\": \"{binary}\", \"args\": {args}}}}}}}");
+    println!(
+        "  {{\"mcpServers\": {{\"dirac-demo\": {{\"command\": \"{binary}\", \"args\": {args}}}}}}}"
+    );
     println!("VS Code (.vscode/mcp.json):");
     println!(
         "  {{\"servers\": {{\"dirac-demo\": {{\"type\": \"stdio\", \"command\": \"{binary}\", \"args\": {args}}}}}}}"
@@ -163,7 +167,9 @@ fn dirac_demo() -> Result<(), String> {
     println!(
         "Claude Code:\n  claude mcp add dirac-demo -- {binary} serve --diracx-url {url} --credentials-path {credentials}"
     );
-    println!("\nThe demo DiracX keeps running: `cargo xtask diracx env` shows its users, `cargo xtask diracx down` stops it.");
+    println!(
+        "\nThe demo DiracX keeps running: `cargo xtask diracx env` shows its users, `cargo xtask diracx down` stops it."
+    );
     Ok(())
 }
 
