@@ -43,38 +43,37 @@ pub fn run(extend: Extend) -> ExitCode {
     }
 }
 
-/// Everything a command needs to reach DiracX as the user.
-struct Connection {
+/// Where DiracX is and where the login is kept (no HTTP client yet: making one loads the
+/// system's CA certificates, which `serve` leaves for the first tool call).
+#[derive(Clone)]
+struct Settings {
     url: url::Url,
     options: ClientOptions,
-    http: diracx_client::HttpClient,
     file: CredentialsFile,
 }
 
-impl Connection {
+/// Everything a command needs to reach DiracX as the user.
+struct Connection {
+    settings: Settings,
+    http: diracx_client::HttpClient,
+}
+
+impl Settings {
     fn new(args: &DiracxArgs) -> Result<Self, String> {
         let url = url::Url::parse(args.diracx_url.trim()).map_err(|e| {
             format!("--diracx-url / DIRACX_URL `{}` is not a URL: {e}", args.diracx_url)
         })?;
         let options = ClientOptions { ca_path: args.ca_path.clone(), ..ClientOptions::default() };
-        let http = options.http_client().map_err(|e| e.to_string())?;
         let file = match &args.credentials_path {
             Some(path) => CredentialsFile::new(path),
             None => CredentialsFile::from_env().map_err(|e| e.to_string())?,
         };
-        Ok(Self { url, options, http, file })
+        Ok(Self { url, options, file })
     }
 
-    fn client(&self, client_id: &str) -> Result<DiracxClient, String> {
-        let tokens = FileTokenSource::new(self.file.clone(), self.http.clone(), self.url.clone())
-            .with_client_id(client_id);
-        DiracxClient::with_http(
-            self.url.as_str(),
-            Arc::new(tokens),
-            self.http.clone(),
-            self.options.retries,
-        )
-        .map_err(|e| e.to_string())
+    fn connect(self) -> Result<Connection, String> {
+        let http = self.options.http_client().map_err(|e| e.to_string())?;
+        Ok(Connection { settings: self, http })
     }
 
     /// The user of the local login, read from the file alone (no network): it only decides
@@ -87,27 +86,46 @@ impl Connection {
     }
 }
 
+impl Connection {
+    fn new(args: &DiracxArgs) -> Result<Self, String> {
+        Settings::new(args)?.connect()
+    }
+
+    fn client(&self, client_id: &str) -> Result<DiracxClient, String> {
+        let Settings { url, options, file } = &self.settings;
+        let tokens = FileTokenSource::new(file.clone(), self.http.clone(), url.clone())
+            .with_client_id(client_id);
+        DiracxClient::with_http(url.as_str(), Arc::new(tokens), self.http.clone(), options.retries)
+            .map_err(|e| e.to_string())
+    }
+}
+
 async fn serve(args: ServeArgs, extend: Extend) -> Result<(), String> {
     mcp_cli::init_logging(args.log_level, args.log_format);
-    let connection = Connection::new(&args.diracx)?;
-    let listing_user = connection.local_user().await;
+    let settings = Settings::new(&args.diracx)?;
+    let listing_user = settings.local_user().await;
     tracing::info!(
-        diracx = %connection.url,
-        credentials = %connection.file.path().display(),
+        diracx = %settings.url,
+        credentials = %settings.file.path().display(),
         user = listing_user.as_ref().map_or("(not logged in)", |u| u.username.as_str()),
         read_only = args.read_only,
         "dirac-mcp {}",
         env!("CARGO_PKG_VERSION")
     );
-    let login = DeviceLoginSettings {
-        http: connection.http.clone(),
-        client_id: args.client_id.clone(),
-        file: connection.file.clone(),
-        vo: None,
-        group: None,
+    let client_id = args.client_id.clone();
+    let connect = move || {
+        let connection = settings.clone().connect()?;
+        let device_login = DeviceLoginSettings {
+            http: connection.http.clone(),
+            client_id: client_id.clone(),
+            file: connection.settings.file.clone(),
+            vo: None,
+            group: None,
+        };
+        let client = connection.client(&client_id)?;
+        Ok(dirac_mcp_tools::session::Connection { client, device_login: Some(device_login) })
     };
-    let session = DiracSession::with_client(connection.client(&args.client_id)?, listing_user)
-        .with_device_login(login);
+    let session = DiracSession::connecting(listing_user, Box::new(connect));
     let registry = extend(dirac_mcp_tools::default_registry()).map_err(|e| e.to_string())?;
     let server = DiracMcpServer::with_registry(
         ServerOptions { read_only: args.read_only, local_files: true },
@@ -122,10 +140,10 @@ async fn serve(args: ServeArgs, extend: Extend) -> Result<(), String> {
 async fn login(args: LoginArgs) -> Result<(), String> {
     let connection = Connection::new(&args.diracx)?;
     let (discovery, metadata) = tokio::try_join!(
-        Discovery::fetch(&connection.http, &connection.url),
-        DiracMetadata::fetch(&connection.http, &connection.url)
+        Discovery::fetch(&connection.http, &connection.settings.url),
+        DiracMetadata::fetch(&connection.http, &connection.settings.url)
     )
-    .map_err(|e| format!("cannot reach DiracX at {}: {e}", connection.url))?;
+    .map_err(|e| format!("cannot reach DiracX at {}: {e}", connection.settings.url))?;
     let vos: Vec<&str> = metadata.vo_names().collect();
     let vo = match (&args.vo, vos.as_slice()) {
         (Some(vo), _) => vo.clone(),
@@ -148,24 +166,25 @@ async fn login(args: LoginArgs) -> Result<(), String> {
         device.expires_in.as_secs() / 60
     );
     let tokens = device.wait().await.map_err(|e| e.to_string())?;
-    connection.file.write(&tokens).await.map_err(|e| e.to_string())?;
+    connection.settings.file.write(&tokens).await.map_err(|e| e.to_string())?;
     let me = connection.client(&args.client_id)?.userinfo().await.map_err(|e| e.to_string())?;
     eprintln!(
         "Signed in as {} ({} / {}); the login is kept in {}.",
         me.preferred_username.as_deref().unwrap_or(&me.sub),
         me.vo,
         me.dirac_group,
-        connection.file.path().display()
+        connection.settings.file.path().display()
     );
     Ok(())
 }
 
 async fn logout(args: DiracxArgs) -> Result<(), String> {
     let connection = Connection::new(&args)?;
-    let path = connection.file.path();
+    let path = connection.settings.file.path();
     // Revoke the refresh token first, as `dirac logout` does; the file goes whatever happens.
-    if let Ok(Some(refresh_token)) = connection.file.read().await.map(|c| c.refresh_token) {
-        let revoked = match Discovery::fetch(&connection.http, &connection.url).await {
+    if let Ok(Some(refresh_token)) = connection.settings.file.read().await.map(|c| c.refresh_token)
+    {
+        let revoked = match Discovery::fetch(&connection.http, &connection.settings.url).await {
             Ok(discovery) => {
                 let client_id = diracx_client::oidc::DEFAULT_CLIENT_ID;
                 diracx_client::oidc::revoke(

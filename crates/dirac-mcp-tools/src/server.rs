@@ -94,7 +94,7 @@ impl DiracMcpServer {
             Err(e) => return Err(e),
         };
         let ctx = ToolContext {
-            client: session.client().clone(),
+            client: session.client()?.clone(),
             user,
             policy: self.inner.registry.policy().clone(),
             source: "dirac-mcp".into(),

@@ -37,16 +37,36 @@ pub struct PendingLogin {
     pub state: watch::Receiver<LoginState>,
 }
 
+/// What a session reaches DiracX with.
 #[derive(Debug)]
+pub struct Connection {
+    pub client: DiracxClient,
+    /// Set to let a tool call that finds no login start one.
+    pub device_login: Option<DeviceLoginSettings>,
+}
+
+/// Makes the [`Connection`] at the first tool call: building an HTTP client loads the system's
+/// CA certificates, milliseconds that `initialize` and `tools/list` need not wait for.
+pub type Connect = Box<dyn Fn() -> Result<Connection, String> + Send + Sync>;
+
 pub struct DiracSession {
-    client: DiracxClient,
+    connect: Option<Connect>,
+    connection: std::sync::OnceLock<Connection>,
     /// Who the token belongs to, as DiracX's userinfo said (asked once, again after a failure).
     user: Mutex<Option<DiracUser>>,
     /// The user the tool list is made for before any network call (from the local credentials'
     /// claims); calls always run with the verified [`DiracSession::user`].
     listing_user: Option<DiracUser>,
-    device_login: Option<DeviceLoginSettings>,
     login: Mutex<Option<PendingLogin>>,
+}
+
+impl std::fmt::Debug for DiracSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiracSession")
+            .field("connection", &self.connection.get())
+            .field("listing_user", &self.listing_user)
+            .finish_non_exhaustive()
+    }
 }
 
 impl DiracSession {
@@ -61,29 +81,70 @@ impl DiracSession {
     }
 
     pub fn with_client(client: DiracxClient, listing_user: Option<DiracUser>) -> Self {
+        let connection = std::sync::OnceLock::new();
+        let _ = connection.set(Connection { client, device_login: None });
         Self {
-            client,
+            connect: None,
+            connection,
             user: Mutex::new(None),
             listing_user,
-            device_login: None,
+            login: Mutex::new(None),
+        }
+    }
+
+    /// A session that connects at its first tool call.
+    pub fn connecting(listing_user: Option<DiracUser>, connect: Connect) -> Self {
+        Self {
+            connect: Some(connect),
+            connection: std::sync::OnceLock::new(),
+            user: Mutex::new(None),
+            listing_user,
             login: Mutex::new(None),
         }
     }
 
     /// Lets a tool call that finds no login start one (the device flow).
     pub fn with_device_login(mut self, settings: DeviceLoginSettings) -> Self {
-        self.device_login = Some(settings);
+        if let Some(connection) = self.connection.get_mut() {
+            connection.device_login = Some(settings);
+        }
         self
     }
 
     pub fn can_log_in(&self) -> bool {
-        self.device_login.is_some()
+        self.connection.get().is_some_and(|c| c.device_login.is_some())
+    }
+
+    fn connection(&self) -> Result<&Connection, ToolError> {
+        if let Some(connection) = self.connection.get() {
+            return Ok(connection);
+        }
+        let Some(connect) = &self.connect else {
+            return Err(ToolError::new(
+                ErrorCategory::Server,
+                "the session has no DiracX connection",
+                "",
+            ));
+        };
+        let made = connect().map_err(|e| {
+            ToolError::new(
+                ErrorCategory::Server,
+                format!("cannot set up the DiracX client: {e}"),
+                "Check the server's DiracX settings (DIRACX_URL, DIRACX_CA_PATH).",
+            )
+        })?;
+        // Two first calls at once: one connection wins, the other is dropped.
+        let _ = self.connection.set(made);
+        self.connection.get().ok_or_else(|| {
+            ToolError::new(ErrorCategory::Server, "the DiracX connection went away", "")
+        })
     }
 
     /// The login in progress, or a new one whose wait runs in the background (so a client that
     /// only shows the link succeeds on its next call after the user signed in).
     pub async fn login(&self) -> Result<PendingLogin, ToolError> {
-        let Some(settings) = &self.device_login else {
+        let connection = self.connection()?;
+        let Some(settings) = &connection.device_login else {
             return Err(not_logged_in("this server cannot sign you in itself"));
         };
         let mut guard = self.login.lock().await;
@@ -92,7 +153,7 @@ impl DiracSession {
         {
             return Ok(pending.clone());
         }
-        let base = self.client.url();
+        let base = connection.client.url();
         let unreachable = |e: diracx_client::AuthError| {
             ToolError::new(
                 ErrorCategory::Network,
@@ -152,8 +213,9 @@ impl DiracSession {
         self.login.lock().await.clone()
     }
 
-    pub fn client(&self) -> &DiracxClient {
-        &self.client
+    /// The DiracX client (made now, at the first call).
+    pub fn client(&self) -> Result<&DiracxClient, ToolError> {
+        self.connection().map(|c| &c.client)
     }
 
     pub fn listing_user(&self) -> Option<&DiracUser> {
@@ -166,7 +228,7 @@ impl DiracSession {
         if let Some(user) = cached.as_ref() {
             return Ok(user.clone());
         }
-        let info = self.client.userinfo().await?;
+        let info = self.client()?.userinfo().await?;
         let user = DiracUser::from_userinfo(&info);
         *cached = Some(user.clone());
         Ok(user)

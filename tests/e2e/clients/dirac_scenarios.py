@@ -307,8 +307,9 @@ async def scenario_read_user(tmp):
     check(rest_counts == SEED_SUMMARY, f"the seed's statuses changed: {rest_counts}")
     async with mcp(alice) as s:
         # search: the flat form
-        r, text = await ok(s, "dirac_search_jobs", parameter="Status", operator="eq", value="Failed")
-        check(3 in ids(r) and all(j["Status"] == "Failed" for j in r["jobs"]), r)
+        # Other tests leave failed jobs behind: sorted oldest first, the seed's job 3 leads.
+        r, text = await ok(s, "dirac_search_jobs", parameter="Status", operator="eq", value="Failed", sort_order="asc")
+        check(ids(r)[:1] == [3] and all(j["Status"] == "Failed" for j in r["jobs"]), r)
         check(all(j["Owner"] == "alice" for j in r["jobs"]), f"alice sees only her jobs: {r}")
         check(r["conditions"] == [{"parameter": "Status", "operator": "eq", "value": "Failed"}], r)
         check("alice_failed" in text, text)
