@@ -1,5 +1,6 @@
-//! `cargo xtask bench stdio|http`: our `rucio-mcp` side by side with the Python server it
-//! replaces, PyPI `rucio-mcp` 0.10.0, against the local Rucio.
+//! `cargo xtask bench stdio|http|bridge`: our `rucio-mcp` side by side with the Python server it
+//! replaces, PyPI `rucio-mcp` 0.10.0, against the local Rucio; `cargo xtask bench dirac`: our
+//! `dirac-mcp` side by side with dirac-agentic's Python `dirac-mcp` against the local DiracX.
 //!
 //! - `stdio`: the measuring is `xtask/bench/stdio_bench.py` (Python standard library only, raw
 //!   JSON-RPC over pipes); this module gets everything it needs ready: the dev Rucio, a release
@@ -10,11 +11,15 @@
 //! - `bridge`: both servers in OIDC bridge mode: `rucio_token_info` under load, the full login time
 //!   and a criterion micro-bench of the token check; see [`bridge`]. Figures in
 //!   `target/bench/bridge.json`.
+//! - `dirac`: our `dirac-mcp` and dirac-agentic's over stdio against the local DiracX, measured
+//!   by `xtask/bench/dirac_bench.py` like `stdio`; see [`dirac`]. Figures in
+//!   `target/bench/dirac.json`.
 //!
 //! Either way the figures land on stdout as a markdown table, the servers' stderr in
 //! `target/bench/logs/`.
 
 mod bridge;
+mod dirac;
 mod http;
 
 use std::path::PathBuf;
@@ -37,6 +42,9 @@ pub(crate) enum Suite {
     Http,
     /// OIDC bridge mode: token_info throughput, full login time, token check micro-bench
     Bridge,
+    /// dirac-mcp against dirac-agentic's Python dirac-mcp over stdio on the local DiracX:
+    /// start-up, memory, job search and summary latency beside the REST floor
+    Dirac,
 }
 
 #[derive(Args)]
@@ -44,16 +52,18 @@ pub(crate) struct BenchArgs {
     /// What to measure
     #[arg(value_enum, default_value = "stdio")]
     pub(crate) suite: Suite,
-    /// stdio: fresh server starts timed for spawn → tools/list
+    /// stdio, dirac: fresh server starts timed for spawn → tools/list
     #[arg(long, default_value_t = 20)]
     runs: u32,
-    /// stdio: sequential `rucio_list_dids` calls (and REST calls) timed in one session
+    /// stdio, dirac: sequential calls of each timed tool (and REST calls) in one session
     #[arg(long, default_value_t = 200)]
     calls: u32,
     #[command(flatten)]
     http: http::HttpArgs,
     #[command(flatten)]
     bridge: bridge::BridgeArgs,
+    #[command(flatten)]
+    dirac: dirac::DiracArgs,
 }
 
 pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
@@ -61,6 +71,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
         Suite::Stdio => run_stdio(args),
         Suite::Http => http::run(&args.http),
         Suite::Bridge => bridge::run(&args.bridge),
+        Suite::Dirac => dirac::run(&args.dirac, args.runs, args.calls),
     }
 }
 
