@@ -30,7 +30,7 @@ const SRC_ENV: &str = "DIRAC_AGENTIC_SRC";
 #[derive(Args)]
 #[command(next_help_heading = "dirac suite")]
 pub(crate) struct DiracArgs {
-    /// dirac: the dirac-agentic source tree (a clone of https://github.com/DIRACGrid/dirac-agentic),
+    /// dirac: the dirac-agentic source tree (a clone of DIRACGrid/dirac-agentic from GitHub),
     /// whose `dirac-mcp` is installed and compared [env: DIRAC_AGENTIC_SRC]
     #[arg(long, value_name = "PATH")]
     dirac_agentic: Option<PathBuf>,
