@@ -26,7 +26,7 @@ use mcp_cli::Transport;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
+    let matches = mcp_cli::http::with_env_prefix(Cli::command(), "RUCIO_MCP_").get_matches();
     let mut cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -35,6 +35,8 @@ fn main() -> ExitCode {
     {
         args.http.secret_on_command_line =
             serve.value_source("shared_secret") == Some(clap::parser::ValueSource::CommandLine);
+        args.http.env_prefix = "RUCIO_MCP_";
+        args.http.bridge.env_prefix = "RUCIO_MCP_";
     }
     match cli.command {
         Command::Sites { name: None } => {
@@ -139,7 +141,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         tracing::warn!("{warning}");
     }
     let options = ServerOptions::for_site(&resolved.site, args.read_only);
-    let metrics = ToolMetrics::default();
+    let metrics = ToolMetrics::new("rucio_mcp");
     let site = resolved.site.clone();
     tracing::info!(
         site = %site,

@@ -2,9 +2,14 @@
 //! flags (transport, log level and format), log set-up on stderr, the async runtime, and how a
 //! failure ends the process.
 //!
-//! The flags themselves stay in each binary, because their environment variables carry the
-//! binary's prefix (`RUCIO_MCP_LOG_LEVEL`, `DIRAC_MCP_LOG_LEVEL`). This crate depends on no
-//! other crate of the workspace.
+//! Most flags stay in each binary, because their environment variables carry the binary's prefix
+//! (`RUCIO_MCP_LOG_LEVEL`, `DIRAC_MCP_LOG_LEVEL`); the many flags of `--transport http` live here
+//! once (feature `http`), renamed per binary by [`http::with_env_prefix`]. Without that feature
+//! this crate depends on no other crate of the workspace; with it, on `mcp-transports` and
+//! `mcp-oauth-bridge` for the settings the flags give.
+
+#[cfg(feature = "http")]
+pub mod http;
 
 use std::fmt::Display;
 use std::process::ExitCode;

@@ -110,7 +110,7 @@ pub async fn serve_bridge(
         MetadataFetcher::new(settings.allow_loopback_cimd),
         bridge_metrics.clone(),
     ));
-    let metrics = ToolMetrics::default();
+    let metrics = ToolMetrics::new("rucio_mcp");
     let mut server = HttpServer::new(options, PRODUCT, version);
     metrics.register(server.registry_mut());
     bridge_metrics.register(server.registry_mut(), "rucio_mcp");

@@ -11,7 +11,6 @@ pub mod bridge;
 pub mod catalog;
 pub mod errors;
 pub mod format;
-pub mod metrics;
 pub mod paging;
 pub mod proxy_info;
 mod proxy_tool;
@@ -21,7 +20,7 @@ pub mod site_config;
 pub mod tools;
 
 pub use errors::{ErrorCategory, ToolError};
-pub use metrics::ToolMetrics;
+pub use mcp_tool_metrics::ToolMetrics;
 pub use server::{RucioMcpServer, ServerOptions};
 pub use session::RucioSession;
 pub use tools::{ToolContext, ToolOutput};

@@ -25,8 +25,8 @@ use mcp_oauth_bridge::Identity;
 use crate::bridge::UserClients;
 use crate::catalog::{self, ToolSpec};
 use crate::errors::{ErrorCategory, ToolError};
-use crate::metrics::ToolMetrics;
 use mcp_login_flow::{Elicited, WaitEnd};
+use mcp_tool_metrics::ToolMetrics;
 
 use crate::session::{LOGIN_TIMEOUT, PendingLogin, RucioSession, login_needed};
 use crate::tools::{self, ToolContext, ToolOutput};
@@ -386,7 +386,7 @@ impl ServerHandler for RucioMcpServer {
             Outcome::Done(outcome) => outcome,
             Outcome::InputRequired(input) => return Ok(input.into()),
         };
-        let category = outcome.as_ref().err().map(|e| e.category);
+        let category = outcome.as_ref().err().map(|e| e.category.as_str());
         if let Some(e) = outcome.as_ref().err() {
             tracing::info!(tool = %spec.name(), category = %e.category, "tool call failed");
         }
