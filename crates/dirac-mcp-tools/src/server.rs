@@ -20,7 +20,11 @@ use crate::errors::{ErrorCategory, ToolError};
 use crate::policy::{Policy, WmsPolicy};
 use mcp_login_flow::{Elicited, LoginState, WaitEnd};
 
+use crate::identity::DiracUser;
 use crate::session::{DiracSession, LOGIN_TIMEOUT, login_needed};
+use crate::users::DiracUsers;
+use mcp_oauth_bridge::Identity;
+use mcp_tool_metrics::ToolMetrics;
 use crate::tools::CoreTools;
 use crate::toolset::{Registry, ToolContext, ToolOutput, ToolSet};
 
@@ -39,6 +43,19 @@ pub struct ServerOptions {
     /// Let tools read files where the server runs (input files of a submission): true only when
     /// that is the user's own machine (stdio).
     pub local_files: bool,
+    /// The site this server is mounted as (metrics label; empty over stdio).
+    pub site: String,
+    /// Where tool calls are counted (HTTP servers).
+    pub metrics: Option<ToolMetrics>,
+}
+
+/// Who the calls of a server run as.
+#[derive(Debug)]
+enum Backend {
+    /// One identity: the user's own login (stdio), or the server's (shared secret).
+    Session(DiracSession),
+    /// Each request's signed-in user ([`mcp_oauth_bridge::Identity`] in its extensions).
+    Users(DiracUsers),
 }
 
 /// The dirac-mcp server of one MCP session (cheap to clone).
@@ -51,7 +68,7 @@ pub struct DiracMcpServer {
 struct Inner {
     options: ServerOptions,
     registry: Registry,
-    session: DiracSession,
+    backend: Backend,
     tools: Vec<Tool>,
     instructions: String,
 }
@@ -68,7 +85,24 @@ impl DiracMcpServer {
         session: DiracSession,
         registry: Registry,
     ) -> Self {
-        let tools = registry.visible(session.listing_user(), options.read_only);
+        let listing_user = session.listing_user().cloned();
+        Self::build(options, Backend::Session(session), registry, listing_user.as_ref())
+    }
+
+    /// A server for many users: every call runs as the user whose DiracX token its request
+    /// carries, under that user's policy. Every tool is listed (one list for all sessions); the
+    /// policy decides at each call.
+    pub fn for_users(options: ServerOptions, users: DiracUsers, registry: Registry) -> Self {
+        Self::build(options, Backend::Users(users), registry, None)
+    }
+
+    fn build(
+        options: ServerOptions,
+        backend: Backend,
+        registry: Registry,
+        listing_user: Option<&DiracUser>,
+    ) -> Self {
+        let tools = registry.visible(listing_user, options.read_only);
         let mut instructions = INSTRUCTIONS.to_owned();
         for set in registry.sets() {
             if let Some(more) = set.instructions() {
@@ -79,22 +113,62 @@ impl DiracMcpServer {
         if options.read_only {
             instructions.push_str("\nThis server is read-only: the tools that submit or change jobs are not available.\n");
         }
-        Self { inner: Arc::new(Inner { options, registry, session, tools, instructions }) }
+        Self { inner: Arc::new(Inner { options, registry, backend, tools, instructions }) }
+    }
+
+    /// The tool list every session gets (for transports that serve it from bytes made once).
+    pub fn tool_list(&self) -> ListToolsResult {
+        ListToolsResult::with_all_items(self.inner.tools.clone())
+    }
+
+    /// Whether DiracX answers (readiness of a hosted server); no token is sent.
+    pub async fn check_backend(&self) -> Result<(), String> {
+        let client = match &self.inner.backend {
+            Backend::Users(users) => users.base(),
+            Backend::Session(session) => session.client().map_err(|e| e.message.clone())?,
+        };
+        client.ping().await.map_err(|e| format!("DiracX does not answer: {e}"))
     }
 
     pub fn tools(&self) -> &[Tool] {
         &self.inner.tools
     }
 
-    /// Runs a tool as the session's user.
-    pub async fn run(&self, name: &str, args: Map<String, Value>) -> Result<ToolOutput, ToolError> {
-        let session = &self.inner.session;
-        let user = match session.user().await {
-            Ok(user) => user,
-            Err(e) => return Err(e),
+    /// Runs a tool as the session's user, or as the user `context`'s request carries.
+    pub async fn run(
+        &self,
+        name: &str,
+        args: Map<String, Value>,
+        context: Option<&RequestContext<RoleServer>>,
+    ) -> Result<ToolOutput, ToolError> {
+        let (client, user) = match &self.inner.backend {
+            Backend::Session(session) => {
+                let user = session.user().await?;
+                (session.client()?.clone(), user)
+            }
+            Backend::Users(users) => {
+                let identity = context
+                    .and_then(|c| c.extensions.get::<http::request::Parts>())
+                    .and_then(|parts| parts.extensions.get::<Identity>())
+                    .ok_or_else(|| {
+                        ToolError::new(
+                            ErrorCategory::Authentication,
+                            "this request carries no signed-in user",
+                            "Sign in to the server (the MCP client does it when asked).",
+                        )
+                    })?;
+                let ((client, user), held) = users.user_for(identity)?;
+                if let Some(metrics) = &self.inner.options.metrics {
+                    metrics.set_cached_clients(
+                        &self.inner.options.site,
+                        i64::try_from(held).unwrap_or(i64::MAX),
+                    );
+                }
+                (client, user)
+            }
         };
         let ctx = ToolContext {
-            client: session.client()?.clone(),
+            client,
             user,
             policy: self.inner.registry.policy().clone(),
             source: "dirac-mcp".into(),
@@ -102,17 +176,29 @@ impl DiracMcpServer {
         };
         let outcome =
             self.inner.registry.call(&ctx, name, args, self.inner.options.read_only).await;
-        if outcome.as_ref().is_err_and(|e| e.category == ErrorCategory::Authentication) {
+        if outcome.as_ref().is_err_and(|e| e.category == ErrorCategory::Authentication)
+            && let Some(session) = self.session()
+        {
             session.forget_user().await;
         }
         outcome
     }
 
-    async fn dashboard(&self) -> Result<String, ToolError> {
-        let summary = self.run("dirac_job_summary", Map::new()).await?;
+    fn session(&self) -> Option<&DiracSession> {
+        match &self.inner.backend {
+            Backend::Session(session) => Some(session),
+            Backend::Users(_) => None,
+        }
+    }
+
+    async fn dashboard(
+        &self,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<String, ToolError> {
+        let summary = self.run("dirac_job_summary", Map::new(), Some(context)).await?;
         let mut recent = Map::new();
         recent.insert("per_page".into(), json!(10));
-        let recent = self.run("dirac_search_jobs", recent).await?;
+        let recent = self.run("dirac_search_jobs", recent, Some(context)).await?;
         Ok(format!("# Jobs\n\n{}\n## The 10 newest\n\n{}", summary.text, recent.text))
     }
 }
@@ -121,8 +207,11 @@ impl DiracMcpServer {
     /// Starts (or joins) a device login and hands its link to the user through the client (URL
     /// elicitation where the client declared it, else in the tool result), then waits for it
     /// with progress notifications.
-    async fn log_in(&self, context: &RequestContext<RoleServer>) -> Result<(), ToolError> {
-        let session = &self.inner.session;
+    async fn log_in(
+        &self,
+        session: &DiracSession,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<(), ToolError> {
         // A login the user finished since the last call: just run again.
         if let Some(pending) = session.pending_login().await
             && *pending.state.borrow() == LoginState::Done
@@ -234,24 +323,29 @@ impl ServerHandler for DiracMcpServer {
         if self.inner.registry.find(&request.name).is_none() {
             return Err(McpError::invalid_params(format!("unknown tool `{}`", request.name), None));
         }
+        let started = std::time::Instant::now();
         let args = request.arguments.clone().unwrap_or_default();
-        let outcome = self.run(&request.name, args).await;
-        let outcome = match outcome {
-            Err(e)
-                if e.category == ErrorCategory::Authentication
-                    && self.inner.session.can_log_in() =>
+        let outcome = self.run(&request.name, args, Some(&context)).await;
+        let outcome = match (outcome, self.session()) {
+            (Err(e), Some(session))
+                if e.category == ErrorCategory::Authentication && session.can_log_in() =>
             {
-                match self.log_in(&context).await {
+                match self.log_in(session, &context).await {
                     Ok(()) => {
-                        self.run(&request.name, request.arguments.clone().unwrap_or_default()).await
+                        let args = request.arguments.clone().unwrap_or_default();
+                        self.run(&request.name, args, Some(&context)).await
                     }
                     Err(e) => Err(e),
                 }
             }
-            other => other,
+            (other, _) => other,
         };
         if let Err(e) = &outcome {
             tracing::info!(tool = %request.name, category = %e.category, "tool call failed");
+        }
+        if let Some(metrics) = &self.inner.options.metrics {
+            let category = outcome.as_ref().err().map(|e| e.category.as_str());
+            metrics.record(&self.inner.options.site, &request.name, started.elapsed(), category);
         }
         Ok(result_of(outcome).into())
     }
@@ -283,7 +377,7 @@ impl ServerHandler for DiracMcpServer {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         let uri = request.uri.as_str();
         let failed = |e: ToolError| {
@@ -298,14 +392,14 @@ impl ServerHandler for DiracMcpServer {
             }
         };
         if uri == DASHBOARD_URI {
-            let text = self.dashboard().await.map_err(failed)?;
+            let text = self.dashboard(&context).await.map_err(failed)?;
             let contents = ResourceContents::text(text, uri).with_mime_type("text/markdown");
             return Ok(ReadResourceResult::new(vec![contents]).into());
         }
         if let Some(id) = uri.strip_prefix(JOB_URI_PREFIX).and_then(|id| id.parse::<u64>().ok()) {
             let mut args = Map::new();
             args.insert("job_id".into(), json!(id));
-            let job = self.run("dirac_get_job", args).await.map_err(failed)?;
+            let job = self.run("dirac_get_job", args, Some(&context)).await.map_err(failed)?;
             let contents = ResourceContents::text(job.structured.to_string(), uri)
                 .with_mime_type("application/json");
             return Ok(ReadResourceResult::new(vec![contents]).into());

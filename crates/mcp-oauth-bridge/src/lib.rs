@@ -17,6 +17,7 @@ mod http_client;
 pub mod metrics;
 pub mod oidc;
 mod pages;
+mod per_user;
 mod routes;
 mod seal;
 mod store;
@@ -36,7 +37,8 @@ pub use clients::{ClientInfo, ClientKind, MetadataFetcher, StaticClient};
 pub use error::{ConfigError, KeyError, StoreError, UpstreamError};
 pub use http_client::builder as http_client_builder;
 pub use metrics::{BridgeMetrics, Outcome};
-pub use oidc::{OidcUpstream, OidcUpstreamConfig};
+pub use oidc::{OidcUpstream, OidcUpstreamConfig, RefreshGrant};
+pub use per_user::PerUser;
 pub use seal::{KeySet, Purpose};
 pub use store::{MemoryStore, RedisStore, Store, StoreFuture};
 #[doc(hidden)]

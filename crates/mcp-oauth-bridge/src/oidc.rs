@@ -54,6 +54,22 @@ pub struct OidcUpstreamConfig {
     pub subject_claim: Option<String>,
     /// Extra parameters of the authorization request (`audience`, `prompt`, ...).
     pub extra_auth_params: Vec<(String, String)>,
+    /// Whether the provider's refresh tokens are used: as its metadata says, or as configured
+    /// where the metadata is wrong (DiracX issues rotating refresh tokens without listing the
+    /// `refresh_token` grant).
+    pub refresh: RefreshGrant,
+}
+
+/// Whether an upstream's refresh tokens are used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RefreshGrant {
+    /// As the metadata's `grant_types_supported` says (absent: yes).
+    #[default]
+    AsAdvertised,
+    /// Yes, whatever the metadata says.
+    Supported,
+    /// No: users sign in again when the upstream token expires.
+    Unsupported,
 }
 
 type Client = CoreClient<
@@ -136,9 +152,13 @@ impl OidcUpstream {
                 "the provider does not support the authorization code flow".into(),
             ));
         }
-        let can_refresh = metadata
-            .grant_types_supported()
-            .is_none_or(|g| g.is_empty() || g.contains(&CoreGrantType::RefreshToken));
+        let can_refresh = match config.refresh {
+            RefreshGrant::Supported => true,
+            RefreshGrant::Unsupported => false,
+            RefreshGrant::AsAdvertised => metadata
+                .grant_types_supported()
+                .is_none_or(|g| g.is_empty() || g.contains(&CoreGrantType::RefreshToken)),
+        };
         let issuer = metadata.issuer().as_str().to_owned();
         let userinfo = metadata.userinfo_endpoint().map(|u| u.url().clone());
         let metadata_scopes: Option<Vec<String>> =
@@ -667,6 +687,10 @@ mod tests {
 
     /// DiracX 0.7.0's metadata and keys, as it publishes them.
     fn diracx_like() -> OidcUpstream {
+        diracx_like_with(RefreshGrant::AsAdvertised)
+    }
+
+    fn diracx_like_with(refresh: RefreshGrant) -> OidcUpstream {
         let metadata = metadata_from_json(json!({
             "issuer": ISSUER,
             "token_endpoint": format!("{ISSUER}/api/auth/token"),
@@ -694,6 +718,7 @@ mod tests {
             display_name: "DiracX".into(),
             subject_claim: Some("preferred_username".into()),
             extra_auth_params: vec![("audience".into(), "dirac".into())],
+            refresh,
         };
         OidcUpstream::from_metadata(config, metadata.set_jwks(jwks), Http::new().unwrap()).unwrap()
     }
@@ -724,6 +749,10 @@ mod tests {
     fn lenient_metadata_and_ed25519_keys() {
         let upstream = diracx_like();
         assert!(!upstream.can_refresh(), "the metadata lists no refresh_token grant");
+        assert!(
+            diracx_like_with(RefreshGrant::Supported).can_refresh(),
+            "the configuration overrides the metadata"
+        );
         assert!(!upstream.openid_scope, "the provider lists its scopes without openid");
 
         // Without the renaming, openidconnect drops the key.

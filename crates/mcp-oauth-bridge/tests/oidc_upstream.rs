@@ -24,6 +24,7 @@ fn config(issuer: &str) -> OidcUpstreamConfig {
         display_name: "Local IdP".into(),
         subject_claim: Some("preferred_username".into()),
         extra_auth_params: vec![],
+        refresh: Default::default(),
     }
 }
 

@@ -1,14 +1,10 @@
 //! rucio-mcp behind the OAuth bridge: Rucio's OIDC polling login as the bridge's [`Upstream`],
 //! and the per-user Rucio clients that tool calls run with.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
 use mcp_oauth_bridge::{
-    Identity, LoginStart, Progress, Upstream, UpstreamError, UpstreamFuture, UpstreamGrant,
+    Identity, LoginStart, PerUser, Progress, Upstream, UpstreamError, UpstreamFuture, UpstreamGrant,
 };
-use rucio_client::{AuthType, Error, ExposeSecret, RucioClient, RucioConfig, SecretString};
+use rucio_client::{AuthType, Error, RucioClient, RucioConfig, SecretString};
 use serde_json::json;
 use url::Url;
 
@@ -135,48 +131,30 @@ impl Upstream for RucioUpstream {
     }
 }
 
-/// How many user clients a site keeps at most; the oldest go first.
-const MAX_USER_CLIENTS: usize = 10_000;
-/// A client unused this long is dropped.
-const USER_CLIENT_IDLE: Duration = Duration::from_secs(3600);
-
-/// The Rucio clients of the users behind the bridge, keyed by their upstream token, so a session's
-/// calls reuse one client (and its connections) until the token changes.
+/// The Rucio clients of the users behind the bridge, one per upstream token, so a session's calls
+/// reuse one client (and its connections) until the token changes.
 #[derive(Clone, Debug)]
 pub struct UserClients {
     base: RucioClient,
-    clients: Arc<Mutex<HashMap<String, (RucioClient, Instant)>>>,
+    clients: PerUser<RucioClient>,
 }
 
 impl UserClients {
     pub fn new(base: RucioClient) -> Self {
-        Self { base, clients: Arc::default() }
+        Self { base, clients: PerUser::default() }
     }
 
     /// The client acting as `identity`; and how many clients are held now.
     pub fn client_for(&self, identity: &Identity) -> (RucioClient, usize) {
-        let key = mcp_oauth_bridge::token_key(identity.upstream_token.expose_secret());
-        let mut clients = match self.clients.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let now = Instant::now();
-        if let Some((client, used)) = clients.get_mut(&key) {
-            *used = now;
-            return (client.clone(), clients.len());
+        let made = self.clients.get_or_make(identity, || {
+            Ok::<_, std::convert::Infallible>(
+                self.base.with_bearer_token(identity.upstream_token.clone()),
+            )
+        });
+        match made {
+            Ok(held) => held,
+            Err(never) => match never {},
         }
-        if clients.len() >= MAX_USER_CLIENTS {
-            clients.retain(|_, (_, used)| now.duration_since(*used) < USER_CLIENT_IDLE);
-            if clients.len() >= MAX_USER_CLIENTS
-                && let Some(oldest) =
-                    clients.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| k.clone())
-            {
-                clients.remove(&oldest);
-            }
-        }
-        let client = self.base.with_bearer_token(identity.upstream_token.clone());
-        clients.insert(key, (client.clone(), now));
-        (client, clients.len())
     }
 }
 
