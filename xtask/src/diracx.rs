@@ -15,9 +15,23 @@ use crate::{root, run, target_dir};
 /// DiracX version the kit installs; the client is tested against exactly this server.
 pub(crate) const DIRACX_VERSION: &str = "0.7.0";
 
-/// Redirect URIs the kit's DiracX accepts beside its own docs page: the loopback callbacks of
-/// `dirac-mcp login`-style clients in the tests.
+/// Redirect URIs the kit's DiracX accepts beside its own docs page: the loopback callback of
+/// `dirac-mcp login`-style clients, and the bridge callbacks of `dirac-mcp serve --transport
+/// http` in the tests: ports `BRIDGE_PORTS`, sites `BRIDGE_SITES` (DiracX compares exactly).
 const TEST_REDIRECTS: &str = "http://127.0.0.1:18123/callback";
+/// The ports the end-to-end tests run bridge-mode servers on (tests/e2e `dirac_bridge_port`).
+pub(crate) const BRIDGE_PORTS: std::ops::Range<u16> = 18140..18160;
+const BRIDGE_SITES: [&str; 2] = ["testvo", "admin"];
+
+fn test_redirects() -> String {
+    let mut uris = vec![TEST_REDIRECTS.to_owned()];
+    for port in BRIDGE_PORTS {
+        for site in BRIDGE_SITES {
+            uris.push(format!("http://127.0.0.1:{port}/site/{site}/callback"));
+        }
+    }
+    uris.join(",")
+}
 
 #[derive(Subcommand)]
 pub(crate) enum Action {
@@ -131,7 +145,7 @@ pub(crate) fn up(instance: &Instance, opts: &UpOptions) -> Result<(), String> {
         .env("DIRACX_VERSION", DIRACX_VERSION)
         .env("S3_PORT", free_port()?.to_string())
         .env("IDP_PORT", free_port()?.to_string())
-        .env("REDIRECTS", TEST_REDIRECTS);
+        .env("REDIRECTS", test_redirects());
     eprintln!(
         "xtask: starting DiracX {DIRACX_VERSION} on 127.0.0.1:{port} (state in {}; the first start installs it from PyPI, about 40 s)",
         instance.base.display()

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use mcp_cli::{LogFormat, LogLevel};
+use mcp_cli::http::HttpArgs;
+use mcp_cli::{LogFormat, LogLevel, Transport};
 
 /// MCP server for DiracX, the DIRAC grid's workload management.
 ///
@@ -19,8 +20,12 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Run the MCP server over stdio: put this command in your MCP client's configuration
-    Serve(ServeArgs),
+    /// Run the MCP server: over stdio (put this command in your MCP client's configuration), or
+    /// over HTTP for many users, each signing in at DiracX as themselves (--transport http
+    /// --resource-url …), or for this server's own login (--transport http --shared-secret …)
+    Serve(Box<ServeArgs>),
+    /// Print a new random key for the OAuth bridge's tokens (for --token-key-file)
+    TokenKey,
     /// Sign in to DiracX in your browser (the device flow) and keep the login where `dirac`
     /// keeps it, so both share it
     Login(LoginArgs),
@@ -57,10 +62,22 @@ pub(crate) struct ServeArgs {
     /// Log line format
     #[arg(long, value_enum, default_value = "text", env = "DIRAC_MCP_LOG_FORMAT")]
     pub(crate) log_format: LogFormat,
-    /// The OAuth client id of the DiracX command line (for the login a tool call starts when
-    /// nobody is signed in)
+    /// The OAuth client id at DiracX: of the DiracX command line for the login a tool call
+    /// starts when nobody is signed in (stdio); of this server in OIDC bridge mode, where DiracX
+    /// must allow the redirect URI `{resource-url}/site/NAME/callback` for it
     #[arg(long, default_value = "myDIRACClientID", env = "DIRACX_CLIENT_ID")]
     pub(crate) client_id: String,
+    /// How MCP clients connect
+    #[arg(long, value_enum, default_value = "stdio", env = "DIRAC_MCP_TRANSPORT")]
+    pub(crate) transport: Transport,
+    /// HTTP: a DiracX VO to serve under /site/NAME/, as `NAME` (the VO's name), `NAME=VO` or
+    /// `NAME=VO/GROUP` (users act in GROUP, else the VO's default group), each optionally with
+    /// `@URL` for another DiracX than --diracx-url. Repeatable in OIDC bridge mode
+    /// [default: every VO of the DiracX, each under its own name]
+    #[arg(long, value_name = "SPEC", action = clap::ArgAction::Append)]
+    pub(crate) site: Vec<String>,
+    #[command(flatten)]
+    pub(crate) http: HttpArgs,
 }
 
 #[derive(Debug, Args)]

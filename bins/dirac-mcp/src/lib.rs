@@ -8,17 +8,19 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod cli;
+mod http;
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use dirac_mcp_tools::session::DeviceLoginSettings;
 use dirac_mcp_tools::toolset::DuplicateTool;
 use dirac_mcp_tools::{DiracMcpServer, DiracSession, DiracUser, Registry, ServerOptions};
 use diracx_client::credentials::{CredentialsFile, FileTokenSource};
 use diracx_client::oidc::{DeviceLogin, DiracMetadata, Discovery, login_scope};
 use diracx_client::{ClientOptions, DiracxClient, jwt};
+use mcp_cli::Transport;
 
 use crate::cli::{Cli, Command, DiracxArgs, LoginArgs, ServeArgs};
 
@@ -34,9 +36,27 @@ pub fn no_extensions(registry: Registry) -> Result<Registry, DuplicateTool> {
 
 /// Parses the command line and runs the command; `extend` adds an extended build's tool sets.
 pub fn run(extend: Extend) -> ExitCode {
-    let cli = Cli::parse();
+    let matches = mcp_cli::http::with_env_prefix(Cli::command(), "DIRAC_MCP_").get_matches();
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if let (Command::Serve(args), Some(("serve", serve))) = (&mut cli.command, matches.subcommand())
+    {
+        args.http.secret_on_command_line =
+            serve.value_source("shared_secret") == Some(clap::parser::ValueSource::CommandLine);
+        args.http.env_prefix = "DIRAC_MCP_";
+        args.http.bridge.env_prefix = "DIRAC_MCP_";
+    }
     match cli.command {
-        Command::Serve(args) => mcp_cli::run_async(PROGRAM, serve(args, extend)),
+        Command::Serve(args) => mcp_cli::run_async(PROGRAM, serve(*args, extend)),
+        Command::TokenKey => match mcp_oauth_bridge::KeySet::generate_text() {
+            Ok(key) => {
+                println!("{key}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => mcp_cli::fail(PROGRAM, &e),
+        },
         Command::Login(args) => mcp_cli::run_async(PROGRAM, login(args)),
         Command::Logout(args) => mcp_cli::run_async(PROGRAM, logout(args)),
         Command::Whoami(args) => mcp_cli::run_async(PROGRAM, whoami(args)),
@@ -102,6 +122,34 @@ impl Connection {
 
 async fn serve(args: ServeArgs, extend: Extend) -> Result<(), String> {
     mcp_cli::init_logging(args.log_level, args.log_format);
+    let registry = extend(dirac_mcp_tools::default_registry()).map_err(|e| e.to_string())?;
+    if args.transport == Transport::Http {
+        return http::serve(args, registry).await;
+    }
+    let mut given = args.http.given();
+    if !args.site.is_empty() {
+        given.insert(0, "--site");
+    }
+    if !given.is_empty() {
+        return Err(format!(
+            "{} only apply to --transport http (this is stdio: the MCP client starts the server itself)",
+            given.join(", ")
+        ));
+    }
+    let session = session_of_login(&args, true).await?;
+    let server = DiracMcpServer::with_registry(
+        ServerOptions { read_only: args.read_only, local_files: true, ..ServerOptions::default() },
+        session,
+        registry,
+    );
+    let reason = mcp_transports::serve_stdio(server).await.map_err(|e| e.to_string())?;
+    tracing::info!(?reason, "MCP session ended");
+    Ok(())
+}
+
+/// The session of one identity, the local login (stdio and shared-secret mode); with
+/// `can_log_in`, a tool call that finds no login starts one (the device flow).
+async fn session_of_login(args: &ServeArgs, can_log_in: bool) -> Result<DiracSession, String> {
     let settings = Settings::new(&args.diracx)?;
     let listing_user = settings.local_user().await;
     tracing::info!(
@@ -115,26 +163,17 @@ async fn serve(args: ServeArgs, extend: Extend) -> Result<(), String> {
     let client_id = args.client_id.clone();
     let connect = move || {
         let connection = settings.clone().connect()?;
-        let device_login = DeviceLoginSettings {
+        let device_login = can_log_in.then(|| DeviceLoginSettings {
             http: connection.http.clone(),
             client_id: client_id.clone(),
             file: connection.settings.file.clone(),
             vo: None,
             group: None,
-        };
+        });
         let client = connection.client(&client_id)?;
-        Ok(dirac_mcp_tools::session::Connection { client, device_login: Some(device_login) })
+        Ok(dirac_mcp_tools::session::Connection { client, device_login })
     };
-    let session = DiracSession::connecting(listing_user, Box::new(connect));
-    let registry = extend(dirac_mcp_tools::default_registry()).map_err(|e| e.to_string())?;
-    let server = DiracMcpServer::with_registry(
-        ServerOptions { read_only: args.read_only, local_files: true },
-        session,
-        registry,
-    );
-    let reason = mcp_transports::serve_stdio(server).await.map_err(|e| e.to_string())?;
-    tracing::info!(?reason, "MCP session ended");
-    Ok(())
+    Ok(DiracSession::connecting(listing_user, Box::new(connect)))
 }
 
 async fn login(args: LoginArgs) -> Result<(), String> {

@@ -22,10 +22,10 @@ pub mod users;
 
 pub use errors::{ErrorCategory, ToolError};
 pub use identity::DiracUser;
+pub use mcp_tool_metrics::ToolMetrics;
 pub use policy::{Action, Policy, WmsPolicy};
 pub use server::{DiracMcpServer, ServerOptions, default_registry};
 pub use session::DiracSession;
 pub use tools::CoreTools;
-pub use users::DiracUsers;
-pub use mcp_tool_metrics::ToolMetrics;
 pub use toolset::{Registry, ToolContext, ToolDef, ToolOutput, ToolResult, ToolSet};
+pub use users::DiracUsers;

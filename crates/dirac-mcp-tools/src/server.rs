@@ -22,11 +22,11 @@ use mcp_login_flow::{Elicited, LoginState, WaitEnd};
 
 use crate::identity::DiracUser;
 use crate::session::{DiracSession, LOGIN_TIMEOUT, login_needed};
+use crate::tools::CoreTools;
+use crate::toolset::{Registry, ToolContext, ToolOutput, ToolSet};
 use crate::users::DiracUsers;
 use mcp_oauth_bridge::Identity;
 use mcp_tool_metrics::ToolMetrics;
-use crate::tools::CoreTools;
-use crate::toolset::{Registry, ToolContext, ToolOutput, ToolSet};
 
 /// The protocol versions served: today's clients speak 2025-11-25, rmcp's default is 2026-07-28.
 const PROTOCOL_VERSIONS: &[ProtocolVersion] =
@@ -53,7 +53,7 @@ pub struct ServerOptions {
 #[derive(Debug)]
 enum Backend {
     /// One identity: the user's own login (stdio), or the server's (shared secret).
-    Session(DiracSession),
+    Session(Box<DiracSession>),
     /// Each request's signed-in user ([`mcp_oauth_bridge::Identity`] in its extensions).
     Users(DiracUsers),
 }
@@ -86,7 +86,7 @@ impl DiracMcpServer {
         registry: Registry,
     ) -> Self {
         let listing_user = session.listing_user().cloned();
-        Self::build(options, Backend::Session(session), registry, listing_user.as_ref())
+        Self::build(options, Backend::Session(Box::new(session)), registry, listing_user.as_ref())
     }
 
     /// A server for many users: every call runs as the user whose DiracX token its request
@@ -191,10 +191,7 @@ impl DiracMcpServer {
         }
     }
 
-    async fn dashboard(
-        &self,
-        context: &RequestContext<RoleServer>,
-    ) -> Result<String, ToolError> {
+    async fn dashboard(&self, context: &RequestContext<RoleServer>) -> Result<String, ToolError> {
         let summary = self.run("dirac_job_summary", Map::new(), Some(context)).await?;
         let mut recent = Map::new();
         recent.insert("per_page".into(), json!(10));

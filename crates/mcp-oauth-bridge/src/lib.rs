@@ -40,7 +40,7 @@ pub use metrics::{BridgeMetrics, Outcome};
 pub use oidc::{OidcUpstream, OidcUpstreamConfig, RefreshGrant};
 pub use per_user::PerUser;
 pub use seal::{KeySet, Purpose};
-pub use store::{MemoryStore, RedisStore, Store, StoreFuture};
+pub use store::{MemoryStore, RedisStore, Store, StoreFuture, open_store};
 #[doc(hidden)]
 pub use tokens::bench_support;
 pub use tokens::{Identity, TokenRejection, TokenVerifier};

@@ -178,6 +178,18 @@ const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
 /// Redis restart before it reconnects.
 const REDIS_RETRY_MAX_DELAY_MS: u64 = 500;
 
+/// The store of a server: Redis at `redis_url` (keys under `prefix`) when several replicas share
+/// state, else this process's memory.
+pub async fn open_store(
+    redis_url: Option<&str>,
+    prefix: &str,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    Ok(match redis_url {
+        Some(url) => std::sync::Arc::new(RedisStore::connect(url, prefix).await?),
+        None => std::sync::Arc::new(MemoryStore::new()),
+    })
+}
+
 impl RedisStore {
     /// Connects to `url` (`redis://[:password@]host:port/db`, or `rediss://` for TLS).
     pub async fn connect(url: &str, prefix: impl Into<String>) -> Result<Self, StoreError> {

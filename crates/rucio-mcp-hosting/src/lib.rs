@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_oauth_bridge::{
-    Bridge, BridgeConfig, BridgeMetrics, BridgeShared, KeySet, MemoryStore, MetadataFetcher,
-    RedisStore, StaticClient, Store,
+    Bridge, BridgeConfig, BridgeMetrics, BridgeShared, KeySet, MetadataFetcher, StaticClient,
+    open_store,
 };
 use mcp_transports::auth::SharedSecret;
 use mcp_transports::{HttpOptions, HttpServer, Listening, Site, SiteAccess, TransportError};
@@ -90,14 +90,9 @@ pub async fn serve_bridge(
     settings: BridgeSettings,
     sites: Vec<SiteConfig>,
 ) -> Result<(), HostingError> {
-    let store: Arc<dyn Store> = match &settings.redis_url {
-        Some(url) => Arc::new(
-            RedisStore::connect(url, "rucio-mcp:")
-                .await
-                .map_err(|e| HostingError::Setup(e.to_string()))?,
-        ),
-        None => Arc::new(MemoryStore::new()),
-    };
+    let store = open_store(settings.redis_url.as_deref(), "rucio-mcp:")
+        .await
+        .map_err(|e| HostingError::Setup(e.to_string()))?;
     let bridge_metrics = BridgeMetrics::default();
     if settings.allow_loopback_cimd {
         tracing::warn!(

@@ -95,8 +95,8 @@ pub fn inspector_command() -> Command {
     cmd
 }
 
-/// `rucio-mcp serve --transport http …` running in the background, its log captured in a file.
-/// Dropping it kills the process.
+/// `rucio-mcp serve --transport http …` (or `dirac-mcp`'s) running in the background, its log
+/// captured in a file. Dropping it kills the process.
 #[derive(Debug)]
 pub struct HttpServer {
     child: std::process::Child,
@@ -114,16 +114,23 @@ impl HttpServer {
     /// Starts the server with `args` after `serve --transport http --port 0 --metrics-port 0`
     /// (`--port 0` only when `args` has no `--port`), and waits until it listens.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_binary(&rucio_mcp_binary(), args, env)
+    }
+
+    /// [`HttpServer::start`] of another binary with the same `serve` command (`dirac-mcp`).
+    pub fn start_binary(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let name = binary.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("server.log");
         // A test that needs to know the port in advance (OIDC bridge mode's --resource-url)
         // gives its own --port.
         let port: &[&str] = if args.contains(&"--port") { &[] } else { &["--port", "0"] };
-        let child = Command::new(rucio_mcp_binary())
+        let child = Command::new(binary)
             .args(["serve", "--transport", "http", "--metrics-port", "0"])
             .args(port)
             .args(args)
             .env_remove("RUCIO_MCP_SHARED_SECRET")
+            .env_remove("DIRAC_MCP_SHARED_SECRET")
             .envs(env.iter().copied())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
@@ -159,9 +166,9 @@ impl HttpServer {
                 return server;
             }
             if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("rucio-mcp exited ({status}) before listening:\n{log}");
+                panic!("{name} exited ({status}) before listening:\n{log}");
             }
-            assert!(std::time::Instant::now() < deadline, "rucio-mcp did not start:\n{log}");
+            assert!(std::time::Instant::now() < deadline, "{name} did not start:\n{log}");
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }

@@ -1,0 +1,285 @@
+//! `dirac-mcp serve --transport http` end to end against the real DiracX: in OIDC bridge mode the
+//! Python MCP SDK runs the whole OAuth flow (discovery, DCR or CIMD, PKCE, consent, DiracX's own
+//! authorization-code login through the kit's IdP, token, refresh with rotation) and calls tools
+//! as alice and as an administrator, each on their own site; in shared-secret mode as the
+//! server's own login. Around them: isolation, bearers refused, metrics, logs without tokens.
+//!
+//! DiracX compares redirect URIs exactly, so bridge-mode servers run on the ports `cargo xtask
+//! diracx` registered (`BRIDGE_PORTS` there) with sites `testvo` and `admin`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use e2e_tests::{
+    HttpServer, assert_success, clients_dir, dirac_mcp_binary, mcp_python, target_dir,
+};
+use serde_json::{Value, json};
+use test_kit::Kit;
+
+/// The redirect URI of the scenario's MCP client (oauth_scenarios.py).
+const REDIRECT: &str = "http://127.0.0.1:33418/callback";
+const SECRET: &str = "e2e-dirac-shared-secret-9b1f";
+
+fn env_file() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    match std::env::var_os("DIRACX_TEST_ENV") {
+        Some(path) => root.join(path).display().to_string(),
+        None => target_dir().join("diracx/env").display().to_string(),
+    }
+}
+
+/// A free port of the range DiracX accepts bridge callbacks on.
+fn bridge_port() -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    for _ in 0..20 {
+        let port = 18140 + NEXT.fetch_add(1, Ordering::Relaxed) % 20;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 18140..18160 (the bridge callbacks the DiracX kit allows)");
+}
+
+struct Bridge {
+    server: HttpServer,
+    base: String,
+}
+
+impl Bridge {
+    fn start(extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let kit = Kit::diracx();
+        let port = bridge_port().to_string();
+        let base = format!("http://127.0.0.1:{port}");
+        let resource = format!("{base}/");
+        let mut args = vec![
+            "--diracx-url",
+            kit.get("DIRACX_URL"),
+            "--port",
+            &port,
+            "--resource-url",
+            &resource,
+            "--site",
+            "testvo",
+            "--site",
+            "admin=testvo/admin",
+        ];
+        args.extend_from_slice(extra);
+        let server = HttpServer::start_binary(&dirac_mcp_binary(), &args, env);
+        Self { server, base }
+    }
+
+    fn url(&self, site: &str) -> String {
+        format!("{}/site/{site}/", self.base)
+    }
+}
+
+fn scenario(
+    name: &str,
+    url: &str,
+    user: &str,
+    site: &str,
+    other_job: u64,
+    env: &[(&str, &str)],
+) -> Output {
+    let kit = Kit::diracx();
+    let env_file = env_file();
+    let other = other_job.to_string();
+    Command::new(mcp_python())
+        .arg(clients_dir().join("dirac_oauth_scenarios.py"))
+        .args([name, url])
+        .current_dir(clients_dir())
+        .env("DIRACX_PYTHON", kit.get("DIRACX_PYTHON"))
+        .env("DIRACX_LIB", kit.get("DIRACX_LIB"))
+        .env("DIRACX_ENV_FILE", &env_file)
+        .env("DIRAC_USER", user)
+        .env("EXPECT_SITE", site)
+        .env("OTHER_JOB", &other)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn tokens_of(out: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().find_map(|l| l.strip_prefix("TOKENS ")).expect("no TOKENS line");
+    serde_json::from_str(line).unwrap()
+}
+
+fn assert_no_secrets(log: &str, secrets: &[&str]) {
+    for secret in secrets {
+        assert!(!secret.is_empty());
+        let probe = &secret[secret.len().saturating_sub(24)..];
+        assert!(!log.contains(probe), "a token appears in the log");
+    }
+    // DiracX's tokens are JWTs.
+    assert!(!log.contains("eyJ"), "a JWT appears in the log:\n{log}");
+}
+
+fn block<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
+}
+
+/// A GET: status, `WWW-Authenticate`, body.
+fn get(url: &str, bearer: Option<&str>) -> (u16, String, String) {
+    block(async {
+        let mut request = reqwest::Client::new().get(url);
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, challenge, response.text().await.unwrap_or_default())
+    })
+}
+
+/// alice and an administrator sign in through DCR, each on their site; each sees what DiracX
+/// lets them see, and alice can neither read nor kill the administrator's job.
+#[test]
+fn users_sign_in_at_diracx_and_act_as_themselves() {
+    let bridge = Bridge::start(&[], &[]);
+    let alice = scenario("sign_in", &bridge.url("testvo"), "alice", "testvo", 7, &[]);
+    assert_success(&alice, "alice's sign-in", &bridge.server);
+    let admin = scenario("sign_in", &bridge.url("admin"), "admin", "admin", 1, &[]);
+    assert_success(&admin, "the administrator's sign-in", &bridge.server);
+    let alice_tokens = tokens_of(&alice);
+    let admin_tokens = tokens_of(&admin);
+
+    // A site's token is refused by the other site (audience), and garbage everywhere.
+    let token = alice_tokens["access_token"].as_str().unwrap();
+    let (status, challenge, _) = get(&bridge.url("admin"), Some(token));
+    assert_eq!(status, 401);
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+    let (status, challenge, _) = get(&bridge.url("testvo"), Some("not-a-token"));
+    assert_eq!(status, 401);
+    assert!(
+        challenge.contains("resource_metadata=\"") && challenge.contains("/site/testvo"),
+        "{challenge}"
+    );
+
+    // The spent refresh token stays spent.
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", alice_tokens["old_refresh_token"].as_str().unwrap()),
+        ("client_id", alice_tokens["client_id"].as_str().unwrap()),
+    ];
+    let (status, replay) = block(async {
+        let response = reqwest::Client::new()
+            .post(format!("{}/site/testvo/token", bridge.base))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json::<Value>().await.unwrap())
+    });
+    assert_eq!(status, 400);
+    assert_eq!(replay["error"], "invalid_grant");
+
+    // Per-tool and per-outcome series, under dirac-mcp's names.
+    let (_, _, metrics) = get(&bridge.server.metrics_url, None);
+    assert!(
+        metrics.contains(r#"dirac_mcp_tool_calls_total{site="testvo",tool="dirac_whoami"}"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            r#"dirac_mcp_tool_errors_total{site="testvo",tool="dirac_kill_jobs",category="permission_denied"} 2"#
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"dirac_mcp_cached_clients{site="admin"}"#), "{metrics}");
+    let (status, _, ready) = get(&format!("{}/readyz", bridge.base), None);
+    assert_eq!(status, 200, "{ready}");
+
+    let log = bridge.server.log();
+    assert!(log.contains("/site/testvo/callback"), "the redirect URI to register is not named");
+    let mut secrets = Vec::new();
+    for tokens in [&alice_tokens, &admin_tokens] {
+        for key in ["access_token", "refresh_token", "old_refresh_token"] {
+            secrets.push(tokens[key].as_str().unwrap().to_owned());
+        }
+    }
+    assert_no_secrets(&log, &secrets.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+/// CIMD: the client_id is an https URL serving the client's metadata (from 127.0.0.1, allowed by
+/// --allow-loopback-cimd, trusted through SSL_CERT_FILE; the certificate is the Rucio kit's).
+#[test]
+fn a_client_metadata_document_signs_in() {
+    let rucio = Kit::load();
+    let docs = tempfile::tempdir().unwrap();
+    let port = e2e_tests::free_port();
+    let doc_url = format!("https://127.0.0.1:{port}/dirac-client.json");
+    std::fs::write(
+        docs.path().join("dirac-client.json"),
+        json!({"client_id": doc_url, "client_name": "DiracX CIMD client", "redirect_uris": [REDIRECT],
+               "token_endpoint_auth_method": "none", "grant_types": ["authorization_code", "refresh_token"]})
+        .to_string(),
+    )
+    .unwrap();
+    let pki = Path::new(rucio.get("RUCIO_BASE")).join("pki");
+    let mut doc_server = Command::new(Path::new(rucio.get("RUCIO_VENV")).join("bin/python"))
+        .arg(clients_dir().join("serve_https.py"))
+        .args([docs.path().to_str().unwrap(), &port.to_string()])
+        .arg(pki.join("server.crt"))
+        .arg(pki.join("server.key"))
+        .spawn()
+        .unwrap();
+    let ca = rucio.get("RUCIO_CA_CERT").to_owned();
+    let bridge = Bridge::start(&["--allow-loopback-cimd"], &[("SSL_CERT_FILE", &ca)]);
+    let out = scenario(
+        "sign_in",
+        &bridge.url("testvo"),
+        "alice",
+        "testvo",
+        8,
+        &[("CLIENT_METADATA_URL", &doc_url)],
+    );
+    let _ = doc_server.kill();
+    let _ = doc_server.wait();
+    assert_success(&out, "sign-in with CIMD", &bridge.server);
+}
+
+/// Shared-secret mode: one site, the server's own DiracX login (a credentials file as `dirac
+/// login` writes it), behind the secret.
+#[test]
+fn shared_secret_mode_acts_as_the_servers_login() {
+    let kit = Kit::diracx();
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("credentials.json");
+    let login = Command::new(kit.get("DIRACX_PYTHON"))
+        .arg(Path::new(kit.get("DIRACX_LIB")).join("login.py"))
+        .args(["--env", &env_file(), "code", "--user", "alice", "--credentials-out"])
+        .arg(&credentials)
+        .output()
+        .unwrap();
+    assert!(login.status.success(), "login.py: {}", String::from_utf8_lossy(&login.stderr));
+    let server = HttpServer::start_binary(
+        &dirac_mcp_binary(),
+        &[
+            "--diracx-url",
+            kit.get("DIRACX_URL"),
+            "--credentials-path",
+            credentials.to_str().unwrap(),
+        ],
+        &[("DIRAC_MCP_SHARED_SECRET", SECRET)],
+    );
+    assert!(
+        server.mcp_url.ends_with("/site/testvo/"),
+        "site named after the login's VO: {}",
+        server.mcp_url
+    );
+    let out =
+        scenario("use_token", &server.mcp_url, "alice", "testvo", 7, &[("ACCESS_TOKEN", SECRET)]);
+    assert_success(&out, "tools behind the shared secret", &server);
+    let (status, challenge, _) = get(&server.mcp_url, Some("wrong-secret"));
+    assert_eq!(status, 401);
+    assert!(challenge.starts_with("Bearer realm=\"dirac-mcp\""), "{challenge}");
+    assert!(!server.log().contains(SECRET));
+}
