@@ -76,6 +76,11 @@ pub(crate) struct ServeArgs {
     /// [default: every VO of the DiracX, each under its own name]
     #[arg(long, value_name = "SPEC", action = clap::ArgAction::Append)]
     pub(crate) site: Vec<String>,
+    /// OIDC bridge mode: programs without a person (CI jobs, agents), each acting as a DiracX
+    /// robot login: a JSON file with a list of {client_id, client_secret_file,
+    /// diracx_credentials, site?}; they get tokens with the client_credentials grant
+    #[arg(long, value_name = "PATH", env = "DIRAC_MCP_MACHINE_CLIENTS")]
+    pub(crate) machine_clients: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) http: HttpArgs,
 }

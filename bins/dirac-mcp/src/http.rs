@@ -15,7 +15,10 @@ pub(crate) async fn serve(args: ServeArgs, registry: Registry) -> Result<(), Str
     let Some(secret) = http.shared_secret()? else {
         return serve_bridge(&args, registry).await;
     };
-    let bridge_flags = http.bridge.given();
+    let mut bridge_flags = http.bridge.given();
+    if args.machine_clients.is_some() {
+        bridge_flags.push("--machine-clients");
+    }
     if !bridge_flags.is_empty() {
         let verb = if bridge_flags.len() == 1 { "is" } else { "are" };
         return Err(format!(
@@ -72,6 +75,12 @@ async fn serve_bridge(args: &ServeArgs, registry: Registry) -> Result<(), String
     if sites.is_empty() {
         sites = DiracSite::every_vo(&client, &settings.url).await?;
     }
+    let machine_clients = match &args.machine_clients {
+        Some(path) => {
+            dirac_mcp_hosting::machine::load(path, &client, &settings.url, &args.client_id)?
+        }
+        None => Vec::new(),
+    };
     let bridge = &http.bridge;
     let bridge_settings = BridgeSettings {
         resource_url,
@@ -84,6 +93,7 @@ async fn serve_bridge(args: &ServeArgs, registry: Registry) -> Result<(), String
         client_id: args.client_id.clone(),
         http: client,
         retries: settings.options.retries,
+        machine_clients,
     };
     dirac_mcp_hosting::serve_bridge(
         http.options()?,

@@ -130,6 +130,9 @@ async fn serve(args: ServeArgs, extend: Extend) -> Result<(), String> {
     if !args.site.is_empty() {
         given.insert(0, "--site");
     }
+    if args.machine_clients.is_some() {
+        given.push("--machine-clients");
+    }
     if !given.is_empty() {
         return Err(format!(
             "{} only apply to --transport http (this is stdio: the MCP client starts the server itself)",

@@ -7,6 +7,8 @@
 //! meet (they do not know each other). It parses no command line: the binary hands it sites and
 //! typed settings.
 
+pub mod machine;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +16,8 @@ use dirac_mcp_tools::{DiracMcpServer, DiracUsers, Registry, ServerOptions, ToolM
 use diracx_client::oidc::{DiracMetadata, login_scope};
 use diracx_client::{DiracxClient, HttpClient, StaticToken};
 use mcp_oauth_bridge::{
-    Bridge, BridgeConfig, BridgeMetrics, BridgeShared, KeySet, MetadataFetcher, OidcUpstream,
-    OidcUpstreamConfig, RefreshGrant, StaticClient, open_store,
+    Bridge, BridgeConfig, BridgeMetrics, BridgeShared, KeySet, MachineClient, MetadataFetcher,
+    OidcUpstream, OidcUpstreamConfig, RefreshGrant, StaticClient, open_store,
 };
 use mcp_transports::auth::SharedSecret;
 use mcp_transports::{HttpOptions, HttpServer, Listening, Site, SiteAccess, TransportError};
@@ -159,6 +161,8 @@ pub struct BridgeSettings {
     pub http: HttpClient,
     /// How many times idempotent DiracX calls are retried.
     pub retries: u32,
+    /// Programs without a person (`client_credentials`), each for one site or (`None`) all.
+    pub machine_clients: Vec<(Option<String>, MachineClient)>,
 }
 
 /// OIDC bridge mode: every site under `/site/{name}/`, each user signed in at the site's DiracX
@@ -190,6 +194,16 @@ pub async fn serve_bridge(
     metrics.register(server.registry_mut());
     bridge_metrics.register(server.registry_mut(), METRICS_PREFIX);
     let base = settings.resource_url.as_str().trim_end_matches('/').to_owned();
+    if let Some((Some(unknown), client)) = settings
+        .machine_clients
+        .iter()
+        .find(|(site, _)| site.as_ref().is_some_and(|s| !sites.iter().any(|d| &d.name == s)))
+    {
+        return Err(HostingError::Setup(format!(
+            "machine client {} is for site {unknown}, which is not served",
+            client.client_id
+        )));
+    }
     let mut urls = Vec::new();
     for site in sites {
         let name = site.name.clone();
@@ -215,6 +229,12 @@ pub async fn serve_bridge(
         config.site_title = site.title();
         config.login_timeout = settings.login_timeout;
         config.static_clients = settings.static_clients.clone();
+        config.machine_clients = settings
+            .machine_clients
+            .iter()
+            .filter(|(only, _)| only.as_ref().is_none_or(|only| *only == name))
+            .map(|(_, client)| client.clone())
+            .collect();
         let bridge = Arc::new(
             Bridge::new(config, shared.clone(), Arc::new(upstream))
                 .map_err(|e| HostingError::Setup(e.to_string()))?,

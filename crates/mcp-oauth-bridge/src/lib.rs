@@ -14,6 +14,7 @@
 mod clients;
 mod error;
 mod http_client;
+mod machine;
 pub mod metrics;
 pub mod oidc;
 mod pages;
@@ -36,6 +37,7 @@ use url::Url;
 pub use clients::{ClientInfo, ClientKind, MetadataFetcher, StaticClient};
 pub use error::{ConfigError, KeyError, StoreError, UpstreamError};
 pub use http_client::builder as http_client_builder;
+pub use machine::{MachineClient, MachineIdentity};
 pub use metrics::{BridgeMetrics, Outcome};
 pub use oidc::{OidcUpstream, OidcUpstreamConfig, RefreshGrant};
 pub use per_user::PerUser;
@@ -125,6 +127,8 @@ pub struct BridgeConfig {
     /// Scopes to advertise (none by default: the upstream decides what a user may do).
     pub scopes: Vec<String>,
     pub static_clients: Vec<StaticClient>,
+    /// Programs without a person, for the `client_credentials` grant.
+    pub machine_clients: Vec<MachineClient>,
     /// How long a user has to finish the upstream login.
     pub login_timeout: Duration,
     /// How long a refresh token lives (the upstream may end it earlier).
@@ -145,6 +149,7 @@ impl BridgeConfig {
             resource,
             scopes: Vec::new(),
             static_clients: Vec::new(),
+            machine_clients: Vec::new(),
             login_timeout: Duration::from_secs(300),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             registrations_per_minute: 20,

@@ -86,6 +86,11 @@ pub(crate) async fn authorization_server(State(bridge): State<Arc<Bridge>>) -> R
     if bridge.upstream.can_refresh() {
         grants.push("refresh_token");
     }
+    let mut auth_methods = vec!["none"];
+    if !bridge.config.machine_clients.is_empty() {
+        grants.push("client_credentials");
+        auth_methods.extend(["client_secret_basic", "client_secret_post"]);
+    }
     let mut body = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
@@ -96,7 +101,7 @@ pub(crate) async fn authorization_server(State(bridge): State<Arc<Bridge>>) -> R
         "response_modes_supported": ["query"],
         "grant_types_supported": grants,
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["none"],
+        "token_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_methods_supported": ["none"],
         "client_id_metadata_document_supported": true,
         "authorization_response_iss_parameter_supported": true,
@@ -781,6 +786,17 @@ pub(crate) async fn token(
         Ok(f) => f,
         Err(e) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &e),
     };
+    if fields.get("grant_type").map(String::as_str) == Some("client_credentials")
+        && !bridge.config.machine_clients.is_empty()
+    {
+        return match client_credentials(&bridge, &headers, &fields).await {
+            Ok(response) => response,
+            Err(response) => {
+                bridge.shared.metrics.count(&bridge.config.site, Outcome::GrantRefused);
+                response
+            }
+        };
+    }
     let Some(client_id) = client_id_of(&headers, &fields) else {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client_id is required");
     };
@@ -869,6 +885,45 @@ async fn exchange_code(
         Err(e) => return Err(store_failure(&e)),
     }
     let response = issue(bridge, &claims.client_id, &claims.resource, claims.scope, claims.grant)?;
+    bridge.shared.metrics.count(&bridge.config.site, Outcome::TokenIssued);
+    Ok(response)
+}
+
+/// A machine client's token: its secret checked, its upstream identity's grant sealed in.
+async fn client_credentials(
+    bridge: &Bridge,
+    headers: &HeaderMap,
+    fields: &HashMap<String, String>,
+) -> Result<Response, Response> {
+    let client = crate::machine::authenticate(&bridge.config.machine_clients, headers, fields)
+        .map_err(|refused| refused.into_response(oauth_error))?;
+    let resource = bridge.config.resource.as_str();
+    if !requested_resource_matches(bridge, fields, resource) {
+        return Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_target",
+            "this server issues tokens for its own resource only",
+        ));
+    }
+    let grant = match client.identity.grant().await {
+        Ok(grant) => grant,
+        Err(crate::error::UpstreamError::Refused(reason)) => {
+            tracing::warn!(site = %bridge.config.site, client = %client.client_id, %reason, "a machine client's identity cannot sign in");
+            return Err(invalid_grant(&format!(
+                "the identity behind this client cannot sign in at {}: {reason}",
+                bridge.upstream.display_name()
+            )));
+        }
+        Err(crate::error::UpstreamError::Unavailable(reason)) => {
+            return Err(oauth_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                &format!("{} is not available: {reason}", bridge.upstream.display_name()),
+            ));
+        }
+    };
+    let response =
+        issue(bridge, &client.client_id, resource, None, UpstreamGrant { refresh: None, ..grant })?;
     bridge.shared.metrics.count(&bridge.config.site, Outcome::TokenIssued);
     Ok(response)
 }

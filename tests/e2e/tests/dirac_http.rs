@@ -283,3 +283,105 @@ fn shared_secret_mode_acts_as_the_servers_login() {
     assert!(challenge.starts_with("Bearer realm=\"dirac-mcp\""), "{challenge}");
     assert!(!server.log().contains(SECRET));
 }
+
+/// A robot login (`dirac login`'s credentials file) for `user`, written into `dir`.
+fn robot_login(dir: &Path, user: &str) -> std::path::PathBuf {
+    let kit = Kit::diracx();
+    let credentials = dir.join(format!("{user}-credentials.json"));
+    let login = Command::new(kit.get("DIRACX_PYTHON"))
+        .arg(Path::new(kit.get("DIRACX_LIB")).join("login.py"))
+        .args(["--env", &env_file(), "code", "--user", user, "--credentials-out"])
+        .arg(&credentials)
+        .output()
+        .unwrap();
+    assert!(login.status.success(), "login.py: {}", String::from_utf8_lossy(&login.stderr));
+    credentials
+}
+
+fn agent(url: &str, env: &[(&str, &str)], extra: &[&str]) -> Output {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dirac-agent/agent.py");
+    Command::new(mcp_python())
+        .arg(example)
+        .args(extra)
+        .arg(url)
+        .env_remove("DIRAC_MCP_CLIENT_ID")
+        .env_remove("DIRAC_MCP_CLIENT_SECRET")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+/// Machine clients: the agent example gets a token with client_credentials (no browser) and
+/// submits, follows and kills a job as the robot identity the operator named; a wrong secret,
+/// an unknown client and another site's client get nothing.
+#[test]
+fn a_machine_client_submits_follows_and_kills_a_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let robot = robot_login(dir.path(), "alice");
+    let secret_file = dir.path().join("ci-secret");
+    std::fs::write(&secret_file, "ci-bot-secret-0123456789abcdef\n").unwrap();
+    let clients = dir.path().join("machine-clients.json");
+    std::fs::write(
+        &clients,
+        json!([
+            {"client_id": "ci-bot", "client_secret_file": secret_file, "diracx_credentials": robot, "site": "testvo"}
+        ])
+        .to_string(),
+    )
+    .unwrap();
+    let bridge = Bridge::start(&["--machine-clients", clients.to_str().unwrap()], &[]);
+    let out = agent(
+        &bridge.url("testvo"),
+        &[
+            ("DIRAC_MCP_CLIENT_ID", "ci-bot"),
+            ("DIRAC_MCP_CLIENT_SECRET", "ci-bot-secret-0123456789abcdef"),
+        ],
+        &[],
+    );
+    assert_success(&out, "the agent example", &bridge.server);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let result: Value =
+        serde_json::from_str(stdout.lines().find_map(|l| l.strip_prefix("RESULT ")).unwrap())
+            .unwrap();
+    assert_eq!(result["user"], "alice", "{stdout}");
+    assert_eq!(result["status"], "Killed", "{stdout}");
+
+    let token = |site: &str, id: &str, secret: &str| {
+        block(async {
+            let response = reqwest::Client::new()
+                .post(format!("{}/site/{site}/token", bridge.base))
+                .basic_auth(id, Some(secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        })
+    };
+    let (status, body) = token("testvo", "ci-bot", "wrong-secret-0123456789abcdef");
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "{body}");
+    let (status, _) = token("testvo", "nobody", "ci-bot-secret-0123456789abcdef");
+    assert_eq!(status, 401);
+    let (status, body) = token("admin", "ci-bot", "ci-bot-secret-0123456789abcdef");
+    assert_eq!(status, 400, "a client of one site at another: {body}");
+    let (status, body) = token("testvo", "ci-bot", "ci-bot-secret-0123456789abcdef");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("refresh_token").is_none(), "client_credentials gets no refresh token");
+    let (_, metadata) = {
+        let (status, _, text) = get(
+            &format!("{}/.well-known/oauth-authorization-server/site/testvo", bridge.base),
+            None,
+        );
+        (status, serde_json::from_str::<Value>(&text).unwrap())
+    };
+    assert!(
+        metadata["grant_types_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("client_credentials"))
+    );
+    assert_no_secrets(
+        &bridge.server.log(),
+        &["ci-bot-secret-0123456789abcdef", body["access_token"].as_str().unwrap()],
+    );
+}

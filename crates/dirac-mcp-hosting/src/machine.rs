@@ -1,0 +1,108 @@
+//! Machine clients of OIDC bridge mode: programs without a person that authenticate at the
+//! bridge's token endpoint with the `client_credentials` grant and act as a DiracX identity the
+//! operator names: a robot's login, kept in a credentials file as `dirac login` writes it and
+//! refreshed under its lock like the command line does.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use diracx_client::credentials::{CredentialsFile, FileTokenSource};
+use diracx_client::{AuthError, ExposeSecret as _, HttpClient, TokenSource, jwt};
+use mcp_oauth_bridge::{
+    MachineClient, MachineIdentity, UpstreamError, UpstreamFuture, UpstreamGrant,
+};
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+/// One entry of the machine-clients file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    client_id: String,
+    /// A file holding the client secret (kept out of the JSON and the process list).
+    client_secret_file: PathBuf,
+    /// The DiracX login the client acts as (a `dirac login` credentials file).
+    diracx_credentials: PathBuf,
+    /// The site the client may use; every site when absent.
+    #[serde(default)]
+    site: Option<String>,
+}
+
+/// A machine client's DiracX identity: the robot login of a credentials file.
+#[derive(Debug)]
+struct RobotLogin {
+    tokens: FileTokenSource,
+}
+
+impl MachineIdentity for RobotLogin {
+    fn grant(&self) -> UpstreamFuture<'_, UpstreamGrant> {
+        Box::pin(async move {
+            let token = self.tokens.access_token().await.map_err(|e| match e {
+                AuthError::Request(reason) => UpstreamError::Unavailable(reason),
+                other => UpstreamError::Refused(other.to_string()),
+            })?;
+            let claims = jwt::decode_unverified(token.expose_secret()).map_err(|_| {
+                UpstreamError::Refused("the robot login holds no DiracX access token".into())
+            })?;
+            Ok(UpstreamGrant {
+                subject: claims.preferred_username.clone().unwrap_or_else(|| claims.sub.clone()),
+                access_token: token,
+                expires_at: Some(claims.exp),
+                refresh: None,
+            })
+        })
+    }
+}
+
+/// The machine clients of `path` (a JSON list of `{client_id, client_secret_file,
+/// diracx_credentials, site?}`), each for the site it names, refreshing at `diracx` with
+/// `client_id` (the server's OAuth client at DiracX).
+pub fn load(
+    path: &Path,
+    http: &HttpClient,
+    diracx: &Url,
+    diracx_client_id: &str,
+) -> Result<Vec<(Option<String>, MachineClient)>, String> {
+    let what = |e: &dyn std::fmt::Display| format!("--machine-clients {}: {e}", path.display());
+    let text = std::fs::read_to_string(path).map_err(|e| what(&e))?;
+    let entries: Vec<Entry> = serde_json::from_str(&text).map_err(|e| {
+        what(&format!("expected a JSON list of {{client_id, client_secret_file, diracx_credentials, site?}}: {e}"))
+    })?;
+    let mut clients = Vec::new();
+    for entry in entries {
+        let secret = std::fs::read_to_string(&entry.client_secret_file).map_err(|e| {
+            what(&format!(
+                "client {}: {}: {e}",
+                entry.client_id,
+                entry.client_secret_file.display()
+            ))
+        })?;
+        let secret = secret.trim();
+        if secret.len() < 16 {
+            return Err(what(&format!(
+                "client {}: the secret is shorter than 16 characters (use e.g. `openssl rand -hex 32`)",
+                entry.client_id
+            )));
+        }
+        if !entry.diracx_credentials.exists() {
+            return Err(what(&format!(
+                "client {}: no DiracX login at {} (sign the robot in with `dirac-mcp login --credentials-path …`)",
+                entry.client_id,
+                entry.diracx_credentials.display()
+            )));
+        }
+        let file = CredentialsFile::new(&entry.diracx_credentials);
+        let tokens = FileTokenSource::new(file, http.clone(), diracx.clone())
+            .with_client_id(diracx_client_id);
+        clients.push((
+            entry.site,
+            MachineClient {
+                client_id: entry.client_id,
+                secret: SecretString::from(secret.to_owned()),
+                identity: Arc::new(RobotLogin { tokens }),
+            },
+        ));
+    }
+    Ok(clients)
+}
