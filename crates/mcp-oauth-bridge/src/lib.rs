@@ -7,6 +7,10 @@
 //! holding the key set can open them). The resource server checks them with [`TokenVerifier`],
 //! which puts the [`Identity`] in the request's extensions.
 //!
+//! Cargo features (both default): `redis` (the [`RedisStore`] of several replicas) and
+//! `polling` (upstreams whose login the bridge polls, with a waiting page: Rucio's). A host
+//! that embeds the bridge with a redirecting OpenID upstream turns both off.
+//!
 //! This crate knows nothing of Rucio, DiracX or MCP transports: backends plug in an [`Upstream`],
 //! servers mount [`Bridge::router`] (axum) and check tokens with [`TokenVerifier`]. It must not
 //! depend on `rucio-client`, `mcp-transports` or any tool crate.
@@ -42,7 +46,9 @@ pub use metrics::{BridgeMetrics, Outcome};
 pub use oidc::{OidcUpstream, OidcUpstreamConfig, RefreshGrant};
 pub use per_user::PerUser;
 pub use seal::{KeySet, Purpose};
-pub use store::{MemoryStore, RedisStore, Store, StoreFuture, open_store};
+#[cfg(feature = "redis")]
+pub use store::RedisStore;
+pub use store::{MemoryStore, Store, StoreFuture, open_store};
 #[doc(hidden)]
 pub use tokens::bench_support;
 pub use tokens::{Identity, TokenRejection, TokenVerifier};
@@ -273,8 +279,9 @@ impl Bridge {
         let pages = Router::new()
             .route(&format!("{path}/authorize"), get(routes::authorize))
             .route(&format!("{path}/consent"), post(routes::consent))
-            .route(&format!("{path}/login/{{id}}"), get(routes::login_status))
             .route(&format!("{path}/callback"), get(routes::callback));
+        #[cfg(feature = "polling")]
+        let pages = pages.route(&format!("{path}/login/{{id}}"), get(routes::login_status));
         api.merge(pages).with_state(self.clone())
     }
 }
@@ -288,5 +295,6 @@ fn canonical(url: &str) -> &str {
     url.trim_end_matches('/')
 }
 
-#[cfg(test)]
+// The end-to-end tests of the routes run with a polling upstream.
+#[cfg(all(test, feature = "polling"))]
 mod tests;

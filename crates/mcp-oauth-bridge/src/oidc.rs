@@ -790,6 +790,7 @@ mod tests {
     }
 
     #[tokio::test]
+    #[allow(irrefutable_let_patterns)] // without the `polling` feature there is one variant
     async fn authorization_url_without_openid() {
         let upstream = diracx_like();
         let callback = Url::parse("http://127.0.0.1:9/callback").unwrap();

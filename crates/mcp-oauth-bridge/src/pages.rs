@@ -94,6 +94,7 @@ pub(crate) fn consent(c: &Consent<'_>) -> Response {
 
 /// The page that waits for a polling upstream login; it reloads itself (the reload waits on the
 /// server until the login is done, so it finishes as soon as the user has signed in).
+#[cfg(feature = "polling")]
 pub(crate) fn waiting(
     site_title: &str,
     upstream: &str,

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, RawForm, State};
+#[cfg(feature = "polling")]
+use axum::extract::{Path, Query};
+use axum::extract::{RawForm, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use secrecy::ExposeSecret;
@@ -34,7 +36,9 @@ const DEFAULT_ACCESS_TTL: i64 = 3600;
 /// Access tokens live at least this long when the upstream token allows it.
 const MIN_ACCESS_TTL: i64 = 60;
 /// How long one reload of the waiting page waits on the server for the upstream login.
+#[cfg(feature = "polling")]
 const LONG_POLL: Duration = Duration::from_secs(10);
+#[cfg(feature = "polling")]
 const POLL_EVERY: Duration = Duration::from_millis(250);
 const CSRF_COOKIE: &str = "mcp_bridge_csrf";
 
@@ -534,6 +538,7 @@ pub(crate) async fn consent(
     };
     let (url, upstream, polling) = match start {
         LoginStart::Redirect { url, pending } => (url, pending, false),
+        #[cfg(feature = "polling")]
         LoginStart::Poll { url, pending } => (url, pending, true),
     };
     let pending = PendingLogin { request, upstream, login_url: url.to_string(), started_at: now() };
@@ -558,6 +563,7 @@ pub(crate) async fn consent(
 
 // ---------------------------------------------------------------- upstream completion
 
+#[cfg(feature = "polling")]
 #[derive(Debug, Deserialize)]
 pub(crate) struct WaitQuery {
     #[serde(default)]
@@ -585,6 +591,7 @@ async fn load_pending(bridge: &Bridge, key: &str) -> Result<PendingLogin, Respon
 
 /// The waiting page of a polling upstream: checks the login (long-polling on `?wait=1`), then
 /// sends the browser back to the client with the code.
+#[cfg(feature = "polling")]
 pub(crate) async fn login_status(
     State(bridge): State<Arc<Bridge>>,
     Path(id): Path<String>,

@@ -36,7 +36,8 @@ pub enum LoginStart {
     /// bridge's `state`.
     Redirect { url: Url, pending: serde_json::Value },
     /// Show the user `url` (a new tab) and poll [`Upstream::complete`] until the login is done
-    /// (Rucio's OIDC polling login).
+    /// (Rucio's OIDC polling login; cargo feature `polling`).
+    #[cfg(feature = "polling")]
     Poll { url: Url, pending: serde_json::Value },
 }
 

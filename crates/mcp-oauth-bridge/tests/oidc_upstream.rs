@@ -2,7 +2,7 @@
 //! started by `cargo xtask rucio up`; its issuer is `OIDC_ISSUER` in the env file). The test plays
 //! the browser: it posts the provider's dev login form and follows redirects by hand until the
 //! provider sends it to the bridge's callback (where nothing needs to listen).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, irrefutable_let_patterns)]
 
 use std::collections::HashMap;
 
