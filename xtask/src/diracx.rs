@@ -23,8 +23,11 @@ const TEST_REDIRECTS: &str = "http://127.0.0.1:18123/callback";
 pub(crate) const BRIDGE_PORTS: std::ops::Range<u16> = 18140..18160;
 const BRIDGE_SITES: [&str; 2] = ["testvo", "admin"];
 
+/// Where the e2e test runs `examples/embedded-diracx` (its bridge lives under `/mcp`).
+const EMBEDDED_REDIRECT: &str = "http://127.0.0.1:18139/mcp/callback";
+
 fn test_redirects() -> String {
-    let mut uris = vec![TEST_REDIRECTS.to_owned()];
+    let mut uris = vec![TEST_REDIRECTS.to_owned(), EMBEDDED_REDIRECT.to_owned()];
     for port in BRIDGE_PORTS {
         for site in BRIDGE_SITES {
             uris.push(format!("http://127.0.0.1:{port}/site/{site}/callback"));

@@ -385,3 +385,55 @@ fn a_machine_client_submits_follows_and_kills_a_job() {
         &["ci-bot-secret-0123456789abcdef", body["access_token"].as_str().unwrap()],
     );
 }
+
+/// `examples/embedded-diracx`: a plain axum host that mounts the MCP endpoint and the bridge
+/// under /mcp; the Python SDK signs in through it and calls tools, and the host's own route
+/// accepts the same token.
+#[test]
+fn a_host_service_embeds_the_endpoint_and_the_bridge() {
+    let kit = Kit::diracx();
+    let binary = target_dir().join("debug/embedded-diracx");
+    assert!(binary.exists(), "{} is missing: run `cargo build --workspace`", binary.display());
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("host.log");
+    let mut host = Command::new(&binary)
+        .env("DIRACX_URL", kit.get("DIRACX_URL"))
+        .env("PUBLIC_URL", "http://127.0.0.1:18139/")
+        .env("DIRACX_CLIENT_ID", kit.get("DIRACX_CLIENT_ID"))
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("serving MCP at") {
+        assert!(
+            host.try_wait().unwrap().is_none(),
+            "the host exited: {}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        assert!(std::time::Instant::now() < deadline, "the host did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out =
+        scenario("sign_in", "http://127.0.0.1:18139/mcp/", "alice", "DiracX (testvo)", 7, &[]);
+    let checks = out.status.success().then(|| {
+        let token = tokens_of(&out)["access_token"].as_str().unwrap().to_owned();
+        (
+            get("http://127.0.0.1:18139/api/me", Some(&token)),
+            get("http://127.0.0.1:18139/api/me", None),
+        )
+    });
+    let host_log = std::fs::read_to_string(&log).unwrap();
+    let _ = host.kill();
+    let _ = host.wait();
+    assert!(
+        out.status.success(),
+        "sign-in through the host: {}\n{}\n--- host log\n{host_log}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ((status, _, body), (anonymous, challenge, _)) = checks.unwrap();
+    assert_eq!(status, 200, "the host's own route refused the MCP token: {body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["user"], "alice");
+    assert_eq!(anonymous, 401);
+    assert!(challenge.contains("resource_metadata="), "{challenge}");
+}
