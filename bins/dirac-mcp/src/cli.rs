@@ -81,6 +81,11 @@ pub(crate) struct ServeArgs {
     /// diracx_credentials, site?}; they get tokens with the client_credentials grant
     #[arg(long, value_name = "PATH", env = "DIRAC_MCP_MACHINE_CLIENTS")]
     pub(crate) machine_clients: Option<PathBuf>,
+    /// OIDC bridge mode: DiracX's public URL, its token issuer, where users sign in, when this
+    /// server reaches DiracX at another address (--diracx-url, e.g. inside the cluster)
+    /// [default: --diracx-url]
+    #[arg(long, value_name = "URL", env = "DIRAC_MCP_DIRACX_ISSUER")]
+    pub(crate) diracx_issuer: Option<url::Url>,
     #[command(flatten)]
     pub(crate) http: HttpArgs,
 }

@@ -19,6 +19,9 @@ pub(crate) async fn serve(args: ServeArgs, registry: Registry) -> Result<(), Str
     if args.machine_clients.is_some() {
         bridge_flags.push("--machine-clients");
     }
+    if args.diracx_issuer.is_some() {
+        bridge_flags.push("--diracx-issuer");
+    }
     if !bridge_flags.is_empty() {
         let verb = if bridge_flags.len() == 1 { "is" } else { "are" };
         return Err(format!(
@@ -74,6 +77,11 @@ async fn serve_bridge(args: &ServeArgs, registry: Registry) -> Result<(), String
     }
     if sites.is_empty() {
         sites = DiracSite::every_vo(&client, &settings.url).await?;
+    }
+    if let Some(issuer) = &args.diracx_issuer {
+        for site in sites.iter_mut().filter(|s| s.diracx_url == settings.url) {
+            site.issuer = issuer.clone();
+        }
     }
     let machine_clients = match &args.machine_clients {
         Some(path) => {

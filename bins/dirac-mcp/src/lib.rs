@@ -133,6 +133,9 @@ async fn serve(args: ServeArgs, extend: Extend) -> Result<(), String> {
     if args.machine_clients.is_some() {
         given.push("--machine-clients");
     }
+    if args.diracx_issuer.is_some() {
+        given.push("--diracx-issuer");
+    }
     if !given.is_empty() {
         return Err(format!(
             "{} only apply to --transport http (this is stdio: the MCP client starts the server itself)",

@@ -42,8 +42,11 @@ pub enum HostingError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiracSite {
     pub name: String,
-    /// The DiracX server (also its token issuer).
+    /// Where this server calls DiracX.
     pub diracx_url: Url,
+    /// DiracX's token issuer, where users sign in: its public URL, which may differ from
+    /// `diracx_url` (an in-cluster service address).
+    pub issuer: Url,
     pub vo: String,
     /// The group users act in; `None`: the VO's default group.
     pub group: Option<String>,
@@ -78,7 +81,13 @@ impl DiracSite {
         if !word(vo) || group.as_deref().is_some_and(|g| !word(g)) {
             return Err(format!("--site {spec}: expected NAME[=VO[/GROUP]][@URL]"));
         }
-        Ok(Self { name: name.to_owned(), diracx_url: url, vo: vo.to_owned(), group })
+        Ok(Self {
+            name: name.to_owned(),
+            issuer: url.clone(),
+            diracx_url: url,
+            vo: vo.to_owned(),
+            group,
+        })
     }
 
     /// One site per VO of the DiracX at `url`, named after the VO, when none are given.
@@ -91,6 +100,7 @@ impl DiracSite {
             .map(|vo| Self {
                 name: vo.to_owned(),
                 diracx_url: url.clone(),
+                issuer: url.clone(),
                 vo: vo.to_owned(),
                 group: None,
             })
@@ -210,7 +220,7 @@ pub async fn serve_bridge(
         let resource = Url::parse(&format!("{base}/site/{name}/"))
             .map_err(|e| HostingError::Setup(format!("--resource-url: {e}")))?;
         let upstream = OidcUpstream::discover(OidcUpstreamConfig {
-            issuer: site.diracx_url.clone(),
+            issuer: site.issuer.clone(),
             client_id: settings.client_id.clone(),
             client_secret: None,
             scopes: login_scope::<&str>(&site.vo, site.group.as_deref(), &[])

@@ -134,7 +134,21 @@ async def use_token(url):
                 await session_calls(session)
 
 
-SCENARIOS = {"sign_in": sign_in, "use_token": use_token}
+async def diracx_down(url):
+    """DiracX unreachable: the session still opens (nothing of it needs DiracX), and a tool
+    call is an MCP tool error that says so and what to do, not a protocol failure."""
+    headers = {"Authorization": f"Bearer {os.environ['ACCESS_TOKEN']}"}
+    async with create_mcp_http_client(headers=headers) as http:
+        async with streamable_http_client(url, http_client=http) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                result, text = await call(session, "dirac_search_jobs")
+                check(result.is_error, f"a search succeeded without DiracX: {text}")
+                check(result.structured_content["error"]["category"] == "network", f"category: {result.structured_content}")
+                check("try again" in text.lower(), f"no advice: {text}")
+
+
+SCENARIOS = {"sign_in": sign_in, "use_token": use_token, "diracx_down": diracx_down}
 
 
 def main():

@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU16, Ordering};
 
 use e2e_tests::{
-    HttpServer, assert_success, clients_dir, dirac_mcp_binary, mcp_python, target_dir,
+    HttpServer, Relay, assert_success, clients_dir, dirac_mcp_binary, mcp_python, target_dir,
 };
 use serde_json::{Value, json};
 use test_kit::Kit;
@@ -50,11 +50,19 @@ struct Bridge {
 impl Bridge {
     fn start(extra: &[&str], env: &[(&str, &str)]) -> Self {
         let kit = Kit::diracx();
+        Self::start_at(kit.get("DIRACX_URL"), extra, env)
+    }
+
+    /// A bridge that calls DiracX at `diracx_url` (a relay; users still sign in at DiracX).
+    fn start_at(diracx_url: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let kit = Kit::diracx();
         let port = bridge_port().to_string();
         let base = format!("http://127.0.0.1:{port}");
         let resource = format!("{base}/");
         let mut args = vec![
             "--diracx-url",
+            diracx_url,
+            "--diracx-issuer",
             kit.get("DIRACX_URL"),
             "--port",
             &port,
@@ -436,4 +444,39 @@ fn a_host_service_embeds_the_endpoint_and_the_bridge() {
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["user"], "alice");
     assert_eq!(anonymous, 401);
     assert!(challenge.contains("resource_metadata="), "{challenge}");
+}
+
+/// DiracX goes away under a signed-in user: tool calls are tool errors in the `network`
+/// category, /readyz says not ready; when it is back, the same token works again.
+#[test]
+fn diracx_down_during_calls() {
+    let kit = Kit::diracx();
+    let relay = Relay::start(kit.get("DIRACX_URL").trim_start_matches("http://"));
+    let relayed = format!("http://{}", relay.addr);
+    let bridge = Bridge::start_at(&relayed, &[], &[]);
+    let out = scenario("sign_in", &bridge.url("testvo"), "alice", "testvo", 7, &[]);
+    assert_success(&out, "sign-in", &bridge.server);
+    let token = tokens_of(&out)["access_token"].as_str().unwrap().to_owned();
+    relay.go_down();
+    let down = scenario(
+        "diracx_down",
+        &bridge.url("testvo"),
+        "alice",
+        "testvo",
+        7,
+        &[("ACCESS_TOKEN", &token)],
+    );
+    let (ready, _, readiness) = get(&format!("{}/readyz", bridge.base), None);
+    relay.come_back();
+    assert_success(&down, "calls while DiracX is down", &bridge.server);
+    assert_eq!(ready, 503, "{readiness}");
+    let back = scenario(
+        "use_token",
+        &bridge.url("testvo"),
+        "alice",
+        "testvo",
+        7,
+        &[("ACCESS_TOKEN", &token)],
+    );
+    assert_success(&back, "calls once DiracX is back", &bridge.server);
 }
