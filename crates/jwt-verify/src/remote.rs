@@ -70,6 +70,21 @@ impl RemoteKeySet {
         self
     }
 
+    /// Starts with `keys` as if just fetched (pinned or pre-loaded keys; benches). They are
+    /// replaced like fetched ones: on an unknown `kid`, and once older than the maximum age.
+    pub fn with_keys(self, keys: KeySet) -> Self {
+        {
+            let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            *state = CacheState {
+                keys: Some(Arc::new(keys)),
+                fetched_at: Some(now),
+                tried_at: Some(now),
+            };
+        }
+        self
+    }
+
     pub fn jwks_uri(&self) -> &Url {
         &self.jwks_uri
     }
