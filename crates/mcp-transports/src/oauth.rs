@@ -69,3 +69,27 @@ impl BearerVerifier for OAuthVerifier {
 pub(crate) fn parts(bridge: &Arc<Bridge>) -> (Arc<dyn BearerVerifier>, axum::Router) {
     (Arc::new(OAuthVerifier::new(bridge)), bridge.router())
 }
+
+#[cfg(test)]
+mod tests {
+    use http::StatusCode;
+
+    use super::*;
+
+    #[test]
+    fn bridge_verdicts_keep_their_status() {
+        assert_eq!(refusal(TokenRejection::Invalid), Rejection::INVALID);
+        let expired = refusal(TokenRejection::Expired);
+        assert_eq!(
+            (expired.status, expired.error),
+            (StatusCode::UNAUTHORIZED, Some("invalid_token"))
+        );
+        let scope = refusal(TokenRejection::InsufficientScope);
+        assert_eq!(
+            (scope.status, scope.error),
+            (StatusCode::FORBIDDEN, Some("insufficient_scope"))
+        );
+        let down = refusal(TokenRejection::Unavailable);
+        assert_eq!((down.status, down.error), (StatusCode::SERVICE_UNAVAILABLE, None));
+    }
+}
