@@ -1,5 +1,6 @@
 //! DiracX's own auth against the real DiracX 0.7.0 of `cargo xtask diracx up`: discovery, the
-//! device flow, local JWT verification, and the credentials file shared with the real `dirac`
+//! device flow, local JWT verification (the key cache and its refetch floor are tested in
+//! `jwt-verify`), and the credentials file shared with the real `dirac`
 //! CLI (refresh in either direction, under the same flock).
 //!
 //! The refresh-token reuse test revokes every refresh token of `admin` (DiracX's answer to a
@@ -9,20 +10,17 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use diracx_client::auth::{AuthError, LOGIN_HINT, TokenSource};
 use diracx_client::credentials::{Credentials, CredentialsFile, FileTokenSource};
-use diracx_client::jwt::{Jwks, KeySet, Validation, decode_unverified};
+use diracx_client::jwt::{Jwks, Validation, decode_unverified};
 use diracx_client::oidc::{self, DeviceLogin, DiracMetadata, Discovery, TokenResponse};
 use diracx_client::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use test_kit::Kit;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use url::Url;
 
 fn now() -> i64 {
@@ -350,112 +348,6 @@ async fn jwt_verification_refuses_what_diracx_refuses() {
         let message = jwks.verify(bad).await.unwrap_err().to_string();
         assert!(!message.contains(parts[2]) && !message.contains(bad.as_str()), "{message}");
     }
-}
-
-/// A JWKS endpoint whose keys the test changes, counting its requests.
-struct KeyServer {
-    url: Url,
-    keys: Arc<std::sync::Mutex<Value>>,
-    hits: Arc<AtomicUsize>,
-}
-
-impl KeyServer {
-    async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url =
-            Url::parse(&format!("http://{}/jwks.json", listener.local_addr().unwrap())).unwrap();
-        let keys = Arc::new(std::sync::Mutex::new(json!({"keys": []})));
-        let hits = Arc::new(AtomicUsize::new(0));
-        let (served, counted) = (keys.clone(), hits.clone());
-        tokio::spawn(async move {
-            loop {
-                let (mut stream, _) = listener.accept().await.unwrap();
-                let (served, counted) = (served.clone(), counted.clone());
-                tokio::spawn(async move {
-                    let mut request = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                        let n = stream.read(&mut buf).await.unwrap();
-                        if n == 0 {
-                            return;
-                        }
-                        request.extend_from_slice(&buf[..n]);
-                    }
-                    counted.fetch_add(1, Ordering::SeqCst);
-                    let body = served.lock().unwrap().to_string();
-                    let answer = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    stream.write_all(answer.as_bytes()).await.unwrap();
-                });
-            }
-        });
-        Self { url, keys, hits }
-    }
-
-    fn serve(&self, pairs: &[(&str, &Ed25519KeyPair)]) {
-        let keys: Vec<Value> = pairs
-            .iter()
-            .map(|(kid, pair)| {
-                json!({"kty": "OKP", "crv": "Ed25519", "alg": "Ed25519", "kid": kid,
-                       "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref())})
-            })
-            .collect();
-        *self.keys.lock().unwrap() = json!({ "keys": keys });
-    }
-
-    fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
-    }
-}
-
-fn signed(pair: &Ed25519KeyPair, kid: &str) -> String {
-    let header = URL_SAFE_NO_PAD.encode(json!({"alg": "Ed25519", "kid": kid}).to_string());
-    let claims = json!({"sub": "vo:x", "vo": "vo", "iss": "https://dx.example", "exp": now() + 600,
-                        "dirac_group": "g", "dirac_properties": []});
-    let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims.to_string()));
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(pair.sign(input.as_bytes()).as_ref()))
-}
-
-#[tokio::test]
-async fn jwks_is_fetched_again_for_a_new_kid_at_most_once_per_floor() {
-    let server = KeyServer::start().await;
-    let (a, b) = (Ed25519KeyPair::generate().unwrap(), Ed25519KeyPair::generate().unwrap());
-    server.serve(&[("a", &a)]);
-    let floor = Duration::from_millis(700);
-    let jwks =
-        Jwks::new(http(), server.url.clone(), "https://dx.example").with_refetch_floor(floor);
-
-    jwks.verify(&signed(&a, "a")).await.unwrap();
-    jwks.verify(&signed(&a, "a")).await.unwrap();
-    assert_eq!(server.hits(), 1, "known kids are served from the cache");
-
-    // DiracX rotates in key b; a token signed with it arrives right away.
-    server.serve(&[("a", &a), ("b", &b)]);
-    let err = jwks.verify(&signed(&b, "b")).await.unwrap_err();
-    assert!(err.to_string().contains("no Ed25519 key `b`"), "{err}");
-    assert_eq!(server.hits(), 1, "no fetch within the floor of the last one");
-    tokio::time::sleep(floor + Duration::from_millis(100)).await;
-    jwks.verify(&signed(&b, "b")).await.unwrap();
-    assert_eq!(server.hits(), 2);
-
-    // A flood of tokens with unknown kids: at most one fetch per floor.
-    for i in 0..20 {
-        assert!(jwks.verify(&signed(&b, &format!("forged-{i}"))).await.is_err());
-    }
-    tokio::time::sleep(floor + Duration::from_millis(100)).await;
-    for i in 0..20 {
-        assert!(jwks.verify(&signed(&b, &format!("forged-{i}"))).await.is_err());
-    }
-    assert_eq!(server.hits(), 3);
-    // The known keys kept working all along.
-    jwks.verify(&signed(&a, "a")).await.unwrap();
-
-    // Offline: a key set parsed once.
-    let keys = KeySet::from_json(server.keys.lock().unwrap().to_string().as_bytes()).unwrap();
-    assert_eq!(keys.kids().collect::<Vec<_>>(), ["a", "b"]);
-    keys.verify(&signed(&b, "b"), &Validation::new("https://dx.example")).unwrap();
 }
 
 #[tokio::test]

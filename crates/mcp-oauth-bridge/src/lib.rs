@@ -12,12 +12,15 @@
 //! that embeds the bridge with a redirecting OpenID upstream turns both off.
 //!
 //! This crate knows nothing of Rucio, DiracX or MCP transports: backends plug in an [`Upstream`],
-//! servers mount [`Bridge::router`] (axum) and check tokens with [`TokenVerifier`]. It must not
+//! servers mount [`Bridge::router`] (axum) and check tokens with [`TokenVerifier`]. A server that
+//! trusts an issuer's own JWT access tokens checks them with [`JwtVerifier`] (alone, or behind
+//! the [`TokenVerifier`] through [`BridgeConfig::upstream_jwt`]). It must not
 //! depend on `rucio-client`, `mcp-transports` or any tool crate.
 
 mod clients;
 mod error;
 mod http_client;
+mod jwt;
 mod machine;
 pub mod metrics;
 pub mod oidc;
@@ -41,6 +44,7 @@ use url::Url;
 pub use clients::{ClientInfo, ClientKind, MetadataFetcher, StaticClient};
 pub use error::{ConfigError, KeyError, StoreError, UpstreamError};
 pub use http_client::builder as http_client_builder;
+pub use jwt::{Audience, JWT_BEARER_CLIENT, JwtVerifier, JwtVerifierConfig};
 pub use machine::{MachineClient, MachineIdentity};
 pub use metrics::{BridgeMetrics, Outcome};
 pub use oidc::{OidcUpstream, OidcUpstreamConfig, RefreshGrant};
@@ -144,6 +148,9 @@ pub struct BridgeConfig {
     /// Access tokens expire this much before the upstream token they carry, so clients refresh
     /// while the upstream can still refresh (Rucio refreshes only unexpired tokens).
     pub expiry_margin: Duration,
+    /// A trusted issuer whose JWT access tokens the site's [`TokenVerifier`] also accepts, as
+    /// that issuer's users (none by default). Its site must be this one.
+    pub upstream_jwt: Option<Arc<JwtVerifier>>,
 }
 
 impl BridgeConfig {
@@ -160,6 +167,7 @@ impl BridgeConfig {
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             registrations_per_minute: 20,
             expiry_margin: Duration::from_secs(300),
+            upstream_jwt: None,
         }
     }
 }
@@ -194,6 +202,15 @@ impl Bridge {
                 "the resource URL must not have a query or fragment".into(),
             ));
         }
+        if let Some(jwt) = &config.upstream_jwt
+            && jwt.site() != config.site
+        {
+            return Err(ConfigError::Invalid(format!(
+                "the trusted JWT issuer is configured for the site `{}`, not `{}`",
+                jwt.site(),
+                config.site
+            )));
+        }
         Ok(Self { config, shared, upstream })
     }
 
@@ -227,6 +244,7 @@ impl Bridge {
             self.audience().to_owned(),
             self.resource_metadata_url(),
             scope,
+            self.config.upstream_jwt.clone(),
         )
     }
 

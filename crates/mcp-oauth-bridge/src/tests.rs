@@ -14,9 +14,9 @@ use super::*;
 use crate::tokens::{AccessClaims, CodeClaims};
 
 /// An upstream whose polls answer from a script.
-struct Scripted {
-    polls: Mutex<Vec<Result<Progress, UpstreamError>>>,
-    refresh_ok: bool,
+pub(crate) struct Scripted {
+    pub(crate) polls: Mutex<Vec<Result<Progress, UpstreamError>>>,
+    pub(crate) refresh_ok: bool,
 }
 
 fn grant(subject: &str) -> UpstreamGrant {

@@ -11,6 +11,7 @@ use http::{HeaderValue, StatusCode, header};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use crate::jwt::JwtVerifier;
 use crate::seal::{KeySet, Purpose};
 use crate::upstream::{UpstreamGrant, secret};
 
@@ -139,8 +140,12 @@ pub enum TokenRejection {
     /// Not a token of this server (garbage, tampered, unknown key, refresh token, ...).
     Invalid,
     Expired,
-    /// A token of this server for another resource or site.
+    /// A token of this server for another resource or site, or a JWT for another audience.
     WrongAudience,
+    /// A valid JWT without a required scope (403, RFC 6750 `insufficient_scope`).
+    InsufficientScope,
+    /// The trusted issuer's keys cannot be fetched: no verdict on the token (503, not 401).
+    Unavailable,
 }
 
 impl TokenRejection {
@@ -149,8 +154,62 @@ impl TokenRejection {
             Self::Invalid => "the access token is not valid here",
             Self::Expired => "the access token has expired",
             Self::WrongAudience => "the access token was issued for another resource",
+            Self::InsufficientScope => "the access token lacks a required scope",
+            Self::Unavailable => "the token issuer's keys are unavailable; try again later",
         }
     }
+
+    /// The RFC 6750 error code of the challenge (`None` for [`Self::Unavailable`]: no challenge).
+    pub fn error_code(self) -> Option<&'static str> {
+        match self {
+            Self::Invalid | Self::Expired | Self::WrongAudience => Some("invalid_token"),
+            Self::InsufficientScope => Some("insufficient_scope"),
+            Self::Unavailable => None,
+        }
+    }
+
+    /// The HTTP status of the refusal: 401, 403 for a missing scope, 503 when keys are missing.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::Invalid | Self::Expired | Self::WrongAudience => StatusCode::UNAUTHORIZED,
+            Self::InsufficientScope => StatusCode::FORBIDDEN,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header (scheme case-insensitive).
+pub(crate) fn bearer_token(headers: &http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+        .map(|(_, token)| token.trim())
+}
+
+/// The answer to a refused request (`None`: no token was sent), its challenge built by
+/// `challenge` from the error code and description.
+pub(crate) fn refusal(
+    rejection: Option<TokenRejection>,
+    challenge: impl FnOnce(Option<(&str, &str)>) -> String,
+) -> Response {
+    let status = rejection.map_or(StatusCode::UNAUTHORIZED, TokenRejection::status);
+    if rejection == Some(TokenRejection::Unavailable) {
+        let mut response = (status, TokenRejection::Unavailable.description()).into_response();
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+        return response;
+    }
+    let body = match rejection {
+        Some(TokenRejection::InsufficientScope) => "the bearer token lacks a required scope",
+        _ => "a valid bearer token is required",
+    };
+    let error = rejection.and_then(|r| r.error_code().map(|code| (code, r.description())));
+    let mut response = (status, body).into_response();
+    if let Ok(value) = HeaderValue::from_str(&challenge(error)) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
 }
 
 pub(crate) fn now() -> i64 {
@@ -167,11 +226,15 @@ pub struct TokenVerifier {
     audience: String,
     metadata_url: String,
     scope: Option<String>,
+    upstream_jwt: Option<Arc<JwtVerifier>>,
 }
 
 impl fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenVerifier").field("site", &self.site).finish_non_exhaustive()
+        f.debug_struct("TokenVerifier")
+            .field("site", &self.site)
+            .field("upstream_jwt", &self.upstream_jwt)
+            .finish_non_exhaustive()
     }
 }
 
@@ -187,11 +250,26 @@ impl TokenVerifier {
         audience: String,
         metadata_url: String,
         scope: Option<String>,
+        upstream_jwt: Option<Arc<JwtVerifier>>,
     ) -> Self {
-        Self { keys, site, audience, metadata_url, scope }
+        Self { keys, site, audience, metadata_url, scope, upstream_jwt }
     }
 
-    /// The identity behind `token`, or why not.
+    /// The identity behind `token`: a sealed access token of this server, or else, when a
+    /// trusted issuer is configured (`BridgeConfig::upstream_jwt`) and `token` has the shape of
+    /// a JWT, that issuer's access token. The JWT path may fetch the issuer's keys.
+    pub async fn check(&self, token: &str) -> Result<Identity, TokenRejection> {
+        match self.verify(token) {
+            Err(TokenRejection::Invalid) => match &self.upstream_jwt {
+                Some(jwt) if jwt_verify::Jws::looks_like(token) => jwt.verify(token).await,
+                _ => Err(TokenRejection::Invalid),
+            },
+            verdict => verdict,
+        }
+    }
+
+    /// The identity behind a sealed access token of this server, or why not (no JWT path: see
+    /// [`TokenVerifier::check`]).
     pub fn verify(&self, token: &str) -> Result<Identity, TokenRejection> {
         let claims: AccessClaims =
             self.keys.open(Purpose::AccessToken, token).ok_or(TokenRejection::Invalid)?;
@@ -231,15 +309,8 @@ impl TokenVerifier {
         mut request: Request,
         next: Next,
     ) -> Response {
-        let token = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim());
-        let verdict = match token {
-            Some(token) => verifier.verify(token).map_err(Some),
+        let verdict = match bearer_token(request.headers()) {
+            Some(token) => verifier.check(token).await.map_err(Some),
             None => Err(None),
         };
         match verdict {
@@ -247,15 +318,7 @@ impl TokenVerifier {
                 request.extensions_mut().insert(identity);
                 next.run(request).await
             }
-            Err(rejection) => {
-                let error = rejection.map(|r| ("invalid_token", r.description()));
-                let mut response =
-                    (StatusCode::UNAUTHORIZED, "a valid bearer token is required").into_response();
-                if let Ok(value) = HeaderValue::from_str(&verifier.challenge(error)) {
-                    response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
-                }
-                response
-            }
+            Err(rejection) => refusal(rejection, |error| verifier.challenge(error)),
         }
     }
 }
@@ -267,6 +330,7 @@ pub mod bench_support {
     use std::sync::Arc;
 
     use super::{AccessClaims, TokenVerifier, now};
+    use crate::jwt::JwtVerifier;
     use crate::seal::{KeySet, Purpose};
 
     /// An access token for `site` and `audience` carrying `upstream_token`, valid `ttl_secs`.
@@ -298,12 +362,23 @@ pub mod bench_support {
 
     /// The verifier of `site`'s access tokens for `audience` (its metadata URL is a dummy).
     pub fn verifier_for(keys: Arc<KeySet>, site: &str, audience: &str) -> TokenVerifier {
+        verifier_with_jwt(keys, site, audience, None)
+    }
+
+    /// The same, also accepting the JWTs `upstream_jwt` verifies.
+    pub fn verifier_with_jwt(
+        keys: Arc<KeySet>,
+        site: &str,
+        audience: &str,
+        upstream_jwt: Option<Arc<JwtVerifier>>,
+    ) -> TokenVerifier {
         TokenVerifier::new(
             keys,
             site.to_owned(),
             audience.to_owned(),
             "http://127.0.0.1/.well-known/oauth-protected-resource".to_owned(),
             None,
+            upstream_jwt,
         )
     }
 }

@@ -37,16 +37,24 @@ pub struct Rejection {
     pub error: Option<&'static str>,
     /// A short reason for humans; never contains the token.
     pub description: &'static str,
+    /// 401 for a missing or bad token, 403 for a missing scope, 503 when the verifier cannot
+    /// decide now (its issuer's keys are unreachable; no challenge is sent then).
+    pub status: StatusCode,
 }
 
 impl Rejection {
-    pub const MISSING: Self = Self { error: None, description: "a bearer token is required" };
+    pub const MISSING: Self = Self::unauthorized(None, "a bearer token is required");
     pub const INVALID: Self =
-        Self { error: Some("invalid_token"), description: "the bearer token is not valid here" };
-    pub const IN_QUERY: Self = Self {
-        error: Some("invalid_request"),
-        description: "bearer tokens go in the Authorization header, never in the URL",
-    };
+        Self::unauthorized(Some("invalid_token"), "the bearer token is not valid here");
+    pub const IN_QUERY: Self = Self::unauthorized(
+        Some("invalid_request"),
+        "bearer tokens go in the Authorization header, never in the URL",
+    );
+
+    /// A 401 refusal.
+    pub const fn unauthorized(error: Option<&'static str>, description: &'static str) -> Self {
+        Self { error, description, status: StatusCode::UNAUTHORIZED }
+    }
 
     /// The standard challenge parameters, for verifiers to extend.
     pub fn challenge_params(&self) -> String {
@@ -75,8 +83,12 @@ impl BearerAuth {
     }
 
     fn refuse(&self, rejection: &Rejection) -> Response {
+        let mut response = (rejection.status, rejection.description).into_response();
+        if rejection.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+            return response;
+        }
         let challenge = self.verifier.challenge(rejection);
-        let mut response = (StatusCode::UNAUTHORIZED, rejection.description).into_response();
         if let Ok(value) = HeaderValue::from_str(&challenge) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
         }

@@ -1,5 +1,6 @@
-//! Sites behind the OAuth bridge: its token check as this crate's [`BearerVerifier`], counted in
-//! the bridge's metrics, and its routes mounted next to the MCP endpoint.
+//! Sites behind the OAuth bridge: its token check (sealed tokens, and a trusted issuer's JWTs
+//! when the bridge is configured with one) as this crate's [`BearerVerifier`], counted in the
+//! bridge's metrics, and its routes mounted next to the MCP endpoint.
 
 use std::sync::Arc;
 
@@ -30,18 +31,22 @@ impl OAuthVerifier {
     }
 }
 
-const EXPIRED: Rejection =
-    Rejection { error: Some("invalid_token"), description: "the access token has expired" };
-const WRONG_AUDIENCE: Rejection = Rejection {
-    error: Some("invalid_token"),
-    description: "the access token was issued for another resource",
-};
+/// The seam's refusal for a bridge verdict.
+fn refusal(rejection: TokenRejection) -> Rejection {
+    match rejection {
+        TokenRejection::Invalid => Rejection::INVALID,
+        other => Rejection {
+            error: other.error_code(),
+            description: other.description(),
+            status: other.status(),
+        },
+    }
+}
 
 impl BearerVerifier for OAuthVerifier {
     fn verify<'a>(&'a self, token: &'a str) -> VerifyFuture<'a> {
-        let verdict = self.verifier.verify(token);
         Box::pin(async move {
-            match verdict {
+            match self.verifier.check(token).await {
                 Ok(identity) => {
                     let mut extensions = http::Extensions::new();
                     extensions.insert(identity);
@@ -49,11 +54,7 @@ impl BearerVerifier for OAuthVerifier {
                 }
                 Err(rejection) => {
                     self.metrics.count(&self.site, Outcome::BearerRejected);
-                    Err(match rejection {
-                        TokenRejection::Expired => EXPIRED,
-                        TokenRejection::WrongAudience => WRONG_AUDIENCE,
-                        TokenRejection::Invalid => Rejection::INVALID,
-                    })
+                    Err(refusal(rejection))
                 }
             }
         })
@@ -67,4 +68,28 @@ impl BearerVerifier for OAuthVerifier {
 /// What a site mounts for the bridge.
 pub(crate) fn parts(bridge: &Arc<Bridge>) -> (Arc<dyn BearerVerifier>, axum::Router) {
     (Arc::new(OAuthVerifier::new(bridge)), bridge.router())
+}
+
+#[cfg(test)]
+mod tests {
+    use http::StatusCode;
+
+    use super::*;
+
+    #[test]
+    fn bridge_verdicts_keep_their_status() {
+        assert_eq!(refusal(TokenRejection::Invalid), Rejection::INVALID);
+        let expired = refusal(TokenRejection::Expired);
+        assert_eq!(
+            (expired.status, expired.error),
+            (StatusCode::UNAUTHORIZED, Some("invalid_token"))
+        );
+        let scope = refusal(TokenRejection::InsufficientScope);
+        assert_eq!(
+            (scope.status, scope.error),
+            (StatusCode::FORBIDDEN, Some("insufficient_scope"))
+        );
+        let down = refusal(TokenRejection::Unavailable);
+        assert_eq!((down.status, down.error), (StatusCode::SERVICE_UNAVAILABLE, None));
+    }
 }
