@@ -442,6 +442,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "polling")] // the scripted upstream of the route tests
     fn a_bridge_refuses_a_jwt_verifier_of_another_site() {
         let issuer = Issuer::new();
         let mut config = crate::BridgeConfig::new(
