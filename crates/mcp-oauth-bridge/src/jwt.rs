@@ -5,9 +5,10 @@
 //! issuer in particular: which claim names the user, the audience policy and the algorithms are
 //! configuration.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -133,6 +134,49 @@ pub struct JwtVerifier {
     resource_metadata: Option<String>,
     validation: Validation,
     keys: RemoteKeySet,
+    verified: VerifiedTokens,
+}
+
+/// How long a verified token is taken without a new check (at most: never past its `exp`). An
+/// agent sends the same bearer with every request; an Ed25519 check costs tens of microseconds,
+/// a look-up one. A key the issuer withdraws stops counting for cached tokens after this long.
+const VERIFIED_TTL: Duration = Duration::from_secs(60);
+/// The most tokens remembered; when full, the stale go, then all.
+const VERIFIED_MAX: usize = 10_000;
+
+/// Tokens that passed, by SHA-256 of the token (the token itself is not kept as a key).
+#[derive(Default)]
+struct VerifiedTokens {
+    entries: Mutex<HashMap<[u8; 32], (Identity, Instant)>>,
+}
+
+impl VerifiedTokens {
+    fn key(token: &str) -> [u8; 32] {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+        let mut key = [0u8; 32];
+        key.copy_from_slice(digest.as_ref());
+        key
+    }
+
+    fn get(&self, key: &[u8; 32]) -> Option<Identity> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let (identity, checked) = entries.get(key)?;
+        (checked.elapsed() < VERIFIED_TTL && identity.expires_at > crate::tokens::now())
+            .then(|| identity.clone())
+    }
+
+    fn put(&self, key: [u8; 32], identity: &Identity) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= VERIFIED_MAX {
+            let now = crate::tokens::now();
+            entries
+                .retain(|_, (id, checked)| checked.elapsed() < VERIFIED_TTL && id.expires_at > now);
+            if entries.len() >= VERIFIED_MAX {
+                entries.clear();
+            }
+        }
+        entries.insert(key, (identity.clone(), Instant::now()));
+    }
 }
 
 impl fmt::Debug for JwtVerifier {
@@ -169,6 +213,7 @@ impl JwtVerifier {
             resource_metadata: config.resource_metadata,
             validation,
             keys: RemoteKeySet::new(http, config.jwks_uri),
+            verified: VerifiedTokens::default(),
         }
     }
 
@@ -199,6 +244,17 @@ impl JwtVerifier {
     /// cannot be fetched: a 503, not a 401).
     pub async fn verify(&self, token: &str) -> Result<Identity, TokenRejection> {
         let token = token.trim();
+        let key = VerifiedTokens::key(token);
+        if let Some(identity) = self.verified.get(&key) {
+            return Ok(identity);
+        }
+        let identity = self.check(token).await?;
+        self.verified.put(key, &identity);
+        Ok(identity)
+    }
+
+    /// The full check: signature against the issuer's keys, then the claims.
+    async fn check(&self, token: &str) -> Result<Identity, TokenRejection> {
         let claims = self.keys.verify(token, &self.validation).await.map_err(|e| {
             tracing::debug!(site = %self.site, reason = %e, "JWT bearer refused");
             rejection(&e)
@@ -439,6 +495,26 @@ mod tests {
         let answer = call(app(unreachable), Some(good)).await;
         assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(answer.headers().get("www-authenticate").is_none());
+    }
+
+    #[test]
+    fn verified_tokens_are_remembered_only_until_they_expire() {
+        let cache = VerifiedTokens::default();
+        let identity = |expires_at| Identity {
+            subject: "alice".into(),
+            site: "dirac".into(),
+            client_id: JWT_BEARER_CLIENT.into(),
+            upstream_token: SecretString::from("t"),
+            upstream_expires_at: Some(expires_at),
+            expires_at,
+        };
+        let now = crate::tokens::now();
+        let (fresh, stale) = (VerifiedTokens::key("fresh"), VerifiedTokens::key("stale"));
+        cache.put(fresh, &identity(now + 600));
+        cache.put(stale, &identity(now - 1));
+        assert_eq!(cache.get(&fresh).map(|i| i.subject), Some("alice".to_owned()));
+        assert!(cache.get(&stale).is_none(), "an expired token is checked again (and refused)");
+        assert!(cache.get(&VerifiedTokens::key("other")).is_none());
     }
 
     #[test]
