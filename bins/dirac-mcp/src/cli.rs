@@ -86,6 +86,11 @@ pub(crate) struct ServeArgs {
     /// [default: --diracx-url]
     #[arg(long, value_name = "URL", env = "DIRAC_MCP_DIRACX_ISSUER")]
     pub(crate) diracx_issuer: Option<url::Url>,
+    /// OIDC bridge mode: refuse DiracX's own access tokens as bearers (by default an agent may
+    /// send the token of its `dirac login`, checked against DiracX's keys, instead of signing in
+    /// through the bridge)
+    #[arg(long, env = "DIRAC_MCP_NO_DIRACX_TOKENS")]
+    pub(crate) no_diracx_tokens: bool,
     #[command(flatten)]
     pub(crate) http: HttpArgs,
 }

@@ -22,6 +22,9 @@ pub(crate) async fn serve(args: ServeArgs, registry: Registry) -> Result<(), Str
     if args.diracx_issuer.is_some() {
         bridge_flags.push("--diracx-issuer");
     }
+    if args.no_diracx_tokens {
+        bridge_flags.push("--no-diracx-tokens");
+    }
     if !bridge_flags.is_empty() {
         let verb = if bridge_flags.len() == 1 { "is" } else { "are" };
         return Err(format!(
@@ -102,6 +105,7 @@ async fn serve_bridge(args: &ServeArgs, registry: Registry) -> Result<(), String
         http: client,
         retries: settings.options.retries,
         machine_clients,
+        accept_diracx_tokens: !args.no_diracx_tokens,
     };
     dirac_mcp_hosting::serve_bridge(
         http.options()?,

@@ -136,6 +136,9 @@ async fn serve(args: ServeArgs, extend: Extend) -> Result<(), String> {
     if args.diracx_issuer.is_some() {
         given.push("--diracx-issuer");
     }
+    if args.no_diracx_tokens {
+        given.push("--no-diracx-tokens");
+    }
     if !given.is_empty() {
         return Err(format!(
             "{} only apply to --transport http (this is stdio: the MCP client starts the server itself)",

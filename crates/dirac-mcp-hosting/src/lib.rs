@@ -16,8 +16,9 @@ use dirac_mcp_tools::{DiracMcpServer, DiracUsers, Registry, ServerOptions, ToolM
 use diracx_client::oidc::{DiracMetadata, login_scope};
 use diracx_client::{DiracxClient, HttpClient, StaticToken};
 use mcp_oauth_bridge::{
-    Bridge, BridgeConfig, BridgeMetrics, BridgeShared, KeySet, MachineClient, MetadataFetcher,
-    OidcUpstream, OidcUpstreamConfig, RefreshGrant, StaticClient, open_store,
+    Bridge, BridgeConfig, BridgeMetrics, BridgeShared, JwtVerifier, JwtVerifierConfig, KeySet,
+    MachineClient, MetadataFetcher, OidcUpstream, OidcUpstreamConfig, RefreshGrant, StaticClient,
+    open_store,
 };
 use mcp_transports::auth::SharedSecret;
 use mcp_transports::{HttpOptions, HttpServer, Listening, Site, SiteAccess, TransportError};
@@ -173,6 +174,9 @@ pub struct BridgeSettings {
     pub retries: u32,
     /// Programs without a person (`client_credentials`), each for one site or (`None`) all.
     pub machine_clients: Vec<(Option<String>, MachineClient)>,
+    /// Also accept DiracX's own access tokens as bearers (checked against DiracX's keys), for
+    /// agents that signed in with `dirac login`.
+    pub accept_diracx_tokens: bool,
 }
 
 /// OIDC bridge mode: every site under `/site/{name}/`, each user signed in at the site's DiracX
@@ -245,6 +249,11 @@ pub async fn serve_bridge(
             .filter(|(only, _)| only.as_ref().is_none_or(|only| *only == name))
             .map(|(_, client)| client.clone())
             .collect();
+        if settings.accept_diracx_tokens {
+            config.upstream_jwt = Some(Arc::new(
+                diracx_token_verifier(&name, &site, &settings.http, &config.resource).await?,
+            ));
+        }
         let bridge = Arc::new(
             Bridge::new(config, shared.clone(), Arc::new(upstream))
                 .map_err(|e| HostingError::Setup(e.to_string()))?,
@@ -300,6 +309,33 @@ pub async fn serve_bridge(
         "serving MCP over streamable HTTP (OIDC bridge mode)"
     );
     Ok(listening.serve(mcp_transports::shutdown_signal()).await?)
+}
+
+/// The check of DiracX's own access tokens for a site: DiracX's keys, its issuer, no audience
+/// (DiracX's tokens carry none, and one minted for another audience is refused), the user named
+/// by `preferred_username` as in DiracX's jobs; only tokens of the site's VO (and group).
+async fn diracx_token_verifier(
+    name: &str,
+    site: &DiracSite,
+    http: &diracx_client::HttpClient,
+    resource: &Url,
+) -> Result<JwtVerifier, HostingError> {
+    let issuer = site.issuer.as_str().trim_end_matches('/');
+    let mut config = JwtVerifierConfig::discover(http, name, issuer)
+        .await
+        .map_err(|e| HostingError::Setup(format!("site {name}: DiracX's keys: {e}")))?;
+    config.subject_claim = "preferred_username".into();
+    config.required_claims = vec![("vo".into(), site.vo.clone())];
+    if let Some(group) = &site.group {
+        config.required_claims.push(("dirac_group".into(), group.clone()));
+    }
+    let mut metadata = resource.clone();
+    metadata.set_path(&format!(
+        "/.well-known/oauth-protected-resource{}",
+        resource.path().trim_end_matches('/')
+    ));
+    config.resource_metadata = Some(metadata.to_string());
+    JwtVerifier::new(config).map_err(|e| HostingError::Setup(format!("site {name}: {e}")))
 }
 
 /// The site serving `tools`, with its tool list answered from bytes serialised once.

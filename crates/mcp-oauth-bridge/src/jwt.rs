@@ -51,6 +51,9 @@ pub struct JwtVerifierConfig {
     pub required_scopes: Vec<String>,
     /// The protected-resource metadata URL the `WWW-Authenticate` challenge names, if any.
     pub resource_metadata: Option<String>,
+    /// Claims a token must carry with exactly these text values (a DiracX site's `vo`), else it
+    /// was issued for another resource.
+    pub required_claims: Vec<(String, String)>,
 }
 
 /// The algorithms taken when the issuer's metadata names none: every one implemented.
@@ -81,6 +84,7 @@ impl JwtVerifierConfig {
             subject_claim: "sub".to_owned(),
             required_scopes: Vec::new(),
             resource_metadata: None,
+            required_claims: Vec::new(),
         }
     }
 
@@ -135,6 +139,7 @@ pub struct JwtVerifier {
     validation: Validation,
     keys: RemoteKeySet,
     verified: VerifiedTokens,
+    required_claims: Vec<(String, String)>,
 }
 
 /// How long a verified token is taken without a new check (at most: never past its `exp`). An
@@ -214,6 +219,7 @@ impl JwtVerifier {
             validation,
             keys: RemoteKeySet::new(http, config.jwks_uri),
             verified: VerifiedTokens::default(),
+            required_claims: config.required_claims,
         }
     }
 
@@ -259,6 +265,11 @@ impl JwtVerifier {
             tracing::debug!(site = %self.site, reason = %e, "JWT bearer refused");
             rejection(&e)
         })?;
+        if self.required_claims.iter().any(|(name, value)| claims.str(name) != Some(value.as_str()))
+        {
+            tracing::debug!(site = %self.site, "JWT bearer of another resource (a required claim differs)");
+            return Err(TokenRejection::WrongAudience);
+        }
         let subject = claims
             .str(&self.subject_claim)
             .filter(|s| !s.is_empty())

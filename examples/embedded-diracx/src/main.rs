@@ -1,7 +1,8 @@
 //! A host service with routes of its own (here `/` and `/api/me`; in DiracX, its routers) that
 //! mounts dirac-mcp's MCP endpoint and the OAuth bridge under `/mcp`, the way LbAPI mounts
 //! routers beside DiracX's. One token check serves the host's protected routes and the MCP
-//! endpoint: the bridge's [`TokenVerifier`] as an axum middleware.
+//! endpoint: the bridge's [`TokenVerifier`] as an axum middleware, taking the bridge's tokens
+//! and DiracX's own (checked against DiracX's keys).
 //!
 //! It uses `mcp-oauth-bridge` (default features off: no Redis, no polling logins),
 //! `dirac-mcp-tools` and rmcp's streamable HTTP service, and nothing of `mcp-transports` or our
@@ -25,8 +26,9 @@ use dirac_mcp_tools::{DiracMcpServer, DiracUsers, ServerOptions, default_registr
 use diracx_client::oidc::{DiracMetadata, login_scope};
 use diracx_client::{ClientOptions, DiracxClient, StaticToken};
 use mcp_oauth_bridge::{
-    Bridge, BridgeConfig, BridgeMetrics, BridgeShared, Identity, KeySet, MemoryStore,
-    MetadataFetcher, OidcUpstream, OidcUpstreamConfig, RefreshGrant, TokenVerifier,
+    Bridge, BridgeConfig, BridgeMetrics, BridgeShared, Identity, JwtVerifier, JwtVerifierConfig,
+    KeySet, MemoryStore, MetadataFetcher, OidcUpstream, OidcUpstreamConfig, RefreshGrant,
+    TokenVerifier,
 };
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -89,6 +91,15 @@ async fn run() -> Result<(), String> {
     ));
     let mut config = BridgeConfig::new("mcp", resource.clone());
     config.site_title = format!("DiracX ({vo})");
+    // DiracX's own access tokens pass too (agents with a `dirac login`): checked against its keys.
+    let mut diracx_tokens =
+        JwtVerifierConfig::discover(&http, "mcp", diracx.as_str().trim_end_matches('/'))
+            .await
+            .map_err(|e| e.to_string())?;
+    diracx_tokens.subject_claim = "preferred_username".into();
+    diracx_tokens.required_claims = vec![("vo".into(), vo.clone())];
+    config.upstream_jwt =
+        Some(Arc::new(JwtVerifier::new(diracx_tokens).map_err(|e| e.to_string())?));
     let bridge =
         Arc::new(Bridge::new(config, shared, Arc::new(upstream)).map_err(|e| e.to_string())?);
     // The host's token check, for its own routes and the MCP endpoint alike.

@@ -428,6 +428,7 @@ fn a_host_service_embeds_the_endpoint_and_the_bridge() {
         (
             get("http://127.0.0.1:18139/api/me", Some(&token)),
             get("http://127.0.0.1:18139/api/me", None),
+            get("http://127.0.0.1:18139/api/me", Some(kit.get("DIRACX_USER_TOKEN"))),
         )
     });
     let host_log = std::fs::read_to_string(&log).unwrap();
@@ -439,8 +440,11 @@ fn a_host_service_embeds_the_endpoint_and_the_bridge() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let ((status, _, body), (anonymous, challenge, _)) = checks.unwrap();
+    let ((status, _, body), (anonymous, challenge, _), (with_diracx, _, as_diracx)) =
+        checks.unwrap();
     assert_eq!(status, 200, "the host's own route refused the MCP token: {body}");
+    assert_eq!(with_diracx, 200, "the host's own route refused a DiracX token: {as_diracx}");
+    assert_eq!(serde_json::from_str::<Value>(&as_diracx).unwrap()["user"], "alice");
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["user"], "alice");
     assert_eq!(anonymous, 401);
     assert!(challenge.contains("resource_metadata="), "{challenge}");
@@ -479,4 +483,93 @@ fn diracx_down_during_calls() {
         &[("ACCESS_TOKEN", &token)],
     );
     assert_success(&back, "calls once DiracX is back", &bridge.server);
+}
+
+/// A token minted with the kit's DiracX keys (`mint.py` arguments).
+fn mint(args: &[&str]) -> String {
+    let kit = Kit::diracx();
+    let out = Command::new(kit.get("DIRACX_PYTHON"))
+        .arg(Path::new(kit.get("DIRACX_LIB")).join("mint.py"))
+        .args(["--env", &env_file()])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "mint.py: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// An MCP `initialize` with `bearer`: the status and `WWW-Authenticate`.
+fn initialize(url: &str, bearer: &str) -> (u16, String) {
+    block(async {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "e2e", "version": "1"}}});
+        let response = reqwest::Client::new()
+            .post(url)
+            .bearer_auth(bearer)
+            .header("accept", "application/json, text/event-stream")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (response.status().as_u16(), challenge)
+    })
+}
+
+/// Agents with DiracX's own tokens: verified against DiracX's keys and accepted as the user (the
+/// agent example with a `dirac login` credentials file); expired, forged, other-issuer,
+/// other-audience, not-yet-valid, other-VO, `alg`-mismatched and unsigned tokens refused.
+#[test]
+fn diracx_tokens_are_verified_against_diracx_keys() {
+    let bridge = Bridge::start(&[], &[]);
+    let url = bridge.url("testvo");
+
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = robot_login(dir.path(), "alice");
+    let out = agent(&url, &[], &["--diracx-credentials", credentials.to_str().unwrap()]);
+    assert_success(&out, "the agent with a DiracX token", &bridge.server);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(r#""user": "alice""#));
+
+    let valid = mint(&[]);
+    assert_eq!(initialize(&url, &valid).0, 200, "a valid DiracX token");
+    // The same user's token on the admin site (group admin) is another resource's.
+    assert_eq!(initialize(&bridge.url("admin"), &valid).0, 401);
+    let mut forged = valid.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let unsigned = {
+        let mut parts = valid.split('.');
+        let _ = parts.next();
+        let payload = parts.next().unwrap();
+        format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.")
+    };
+    let refused = [
+        ("expired", mint(&["--lifetime", "-120"])),
+        ("forged", forged),
+        ("another issuer", mint(&["--iss", "http://127.0.0.1:9/evil"])),
+        ("another audience", mint(&["--aud", "https://other.example"])),
+        ("not yet valid", mint(&["--nbf-in", "600"])),
+        ("another VO", mint(&["--vo", "othervo"])),
+        ("alg EdDSA (DiracX lists Ed25519)", mint(&["--alg", "EdDSA"])),
+        ("alg none", unsigned),
+    ];
+    for (what, token) in &refused {
+        let (status, challenge) = initialize(&url, token);
+        assert_eq!(status, 401, "{what}: {challenge}");
+        assert!(
+            challenge.contains("invalid_token") && challenge.contains("resource_metadata="),
+            "{what}: {challenge}"
+        );
+    }
+    let log = bridge.server.log();
+    assert_no_secrets(&log, &[&valid]);
+
+    // The operator can turn them off.
+    let strict = Bridge::start(&["--no-diracx-tokens"], &[]);
+    assert_eq!(initialize(&strict.url("testvo"), &valid).0, 401);
 }
