@@ -40,26 +40,36 @@ pub(crate) fn run_ci() -> Result<(), String> {
         rucio::down(&instance)?;
     }
     let diracx = diracx::Instance::ci();
-    if diracx.is_running() {
-        diracx::down(&diracx)?;
+    let diracx_short = diracx::Instance::ci_short();
+    for running in [&diracx, &diracx_short] {
+        if running.is_running() {
+            diracx::down(running)?;
+        }
     }
-    // The two backends start side by side: each spends most of its start in pip and Python.
-    let diracx_start =
-        std::thread::spawn(|| diracx::up(&diracx::Instance::ci(), &diracx::UpOptions::default()));
+    // The backends start side by side: each spends most of its start in pip and Python. The
+    // second DiracX (one-minute tokens) starts after the first, which installs the shared venv.
+    let diracx_start = std::thread::spawn(|| {
+        diracx::up(&diracx::Instance::ci(), &diracx::UpOptions::default())?;
+        diracx::up(&diracx::Instance::ci_short(), &diracx::UpOptions::default())
+    });
     let rucio_started = rucio::up(&instance, &UpOptions::default());
     let diracx_started =
         diracx_start.join().unwrap_or_else(|_| Err("the DiracX start panicked".into()));
+    let stop_diracx = || {
+        let _ = diracx::down(&diracx);
+        let _ = diracx::down(&diracx_short);
+    };
     if let Err(e) = rucio_started.as_ref().and(diracx_started.as_ref()) {
         let e = e.clone();
         let _ = rucio::down(&instance);
-        let _ = diracx::down(&diracx);
+        stop_diracx();
         return Err(e);
     }
     eprintln!("\nxtask ci: == conformance (authorization server)");
     let auth = crate::conformance_auth::run_authorization(&instance.env_file());
     if let Err(e) = auth {
         let _ = rucio::down(&instance);
-        let _ = diracx::down(&diracx);
+        stop_diracx();
         return Err(format!("authorization conformance: {e}"));
     }
     let tests = step(
@@ -67,9 +77,11 @@ pub(crate) fn run_ci() -> Result<(), String> {
         Command::new(&cargo)
             .args(test_command(false))
             .env("RUCIO_TEST_ENV", instance.env_file())
-            .env("DIRACX_TEST_ENV", diracx.env_file()),
+            .env("DIRACX_TEST_ENV", diracx.env_file())
+            .env("DIRACX_SHORT_TEST_ENV", diracx_short.env_file()),
     );
-    let stopped = rucio::down(&instance).and(diracx::down(&diracx));
+    let stopped =
+        rucio::down(&instance).and(diracx::down(&diracx)).and(diracx::down(&diracx_short));
     tests?;
     stopped?;
 

@@ -56,17 +56,28 @@ pub(crate) struct UpOptions {
 /// One kit instance: a state directory under `target/`.
 pub(crate) struct Instance {
     base: PathBuf,
+    /// Access tokens live one minute (`DIRACX_SERVICE_AUTH_ACCESS_TOKEN_EXPIRE_MINUTES=1`).
+    short_tokens: bool,
 }
 
 impl Instance {
     /// The instance developers use by hand and tests find by default.
     pub(crate) fn dev() -> Self {
-        Self { base: target_dir().join("diracx") }
+        Self { base: target_dir().join("diracx"), short_tokens: false }
     }
 
     /// A separate instance for `cargo xtask ci`, so CI never stops a developer's server.
     pub(crate) fn ci() -> Self {
-        Self { base: target_dir().join("diracx-ci") }
+        Self { base: target_dir().join("diracx-ci"), short_tokens: false }
+    }
+
+    /// The instance with one-minute access tokens (`DIRACX_SHORT_TEST_ENV` of the tests).
+    pub(crate) fn dev_short() -> Self {
+        Self { base: target_dir().join("diracx-short"), short_tokens: true }
+    }
+
+    pub(crate) fn ci_short() -> Self {
+        Self { base: target_dir().join("diracx-ci-short"), short_tokens: true }
     }
 
     pub(crate) fn env_file(&self) -> PathBuf {
@@ -149,6 +160,9 @@ pub(crate) fn up(instance: &Instance, opts: &UpOptions) -> Result<(), String> {
         .env("S3_PORT", free_port()?.to_string())
         .env("IDP_PORT", free_port()?.to_string())
         .env("REDIRECTS", test_redirects());
+    if instance.short_tokens {
+        cmd.env("DIRACX_SERVICE_AUTH_ACCESS_TOKEN_EXPIRE_MINUTES", "1");
+    }
     eprintln!(
         "xtask: starting DiracX {DIRACX_VERSION} on 127.0.0.1:{port} (state in {}; the first start installs it from PyPI, about 40 s)",
         instance.base.display()

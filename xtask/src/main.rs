@@ -36,6 +36,10 @@ enum Cmd {
     },
     /// Start, stop or describe the local real DiracX server used by the tests
     Diracx {
+        /// The second instance, whose access tokens live one minute (tests of refresh past
+        /// expiry; state in target/diracx-short)
+        #[arg(long, global = true)]
+        short_tokens: bool,
         #[command(subcommand)]
         action: diracx::Action,
     },
@@ -80,7 +84,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Cmd::Ci => ci::run_ci(),
         Cmd::Rucio { action } => rucio::run_action(action, &rucio::Instance::dev()),
-        Cmd::Diracx { action } => diracx::run_action(action, &diracx::Instance::dev()),
+        Cmd::Diracx { action, short_tokens } => {
+            let instance =
+                if short_tokens { diracx::Instance::dev_short() } else { diracx::Instance::dev() };
+            diracx::run_action(action, &instance)
+        }
         Cmd::Demo { which } => match which {
             DemoOf::Rucio => demo(),
             DemoOf::Dirac => dirac_demo(),

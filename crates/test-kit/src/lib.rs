@@ -25,6 +25,15 @@ impl Kit {
         Self::load_kit("DIRACX_TEST_ENV", "diracx", "cargo xtask diracx up")
     }
 
+    /// The second DiracX, whose access tokens live one minute (refresh past expiry).
+    pub fn diracx_short_tokens() -> Self {
+        Self::load_kit(
+            "DIRACX_SHORT_TEST_ENV",
+            "diracx-short",
+            "cargo xtask diracx --short-tokens up",
+        )
+    }
+
     fn load_kit(variable: &str, instance: &str, start: &str) -> Self {
         // A relative path in the variable means the workspace root's, not the test's own directory.
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");

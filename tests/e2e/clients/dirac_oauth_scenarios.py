@@ -148,7 +148,25 @@ async def diracx_down(url):
                 check("try again" in text.lower(), f"no advice: {text}")
 
 
-SCENARIOS = {"sign_in": sign_in, "use_token": use_token, "diracx_down": diracx_down}
+async def outlive_expiry(url):
+    """One session across the expiry of DiracX's access token (one minute on the kit's second
+    instance): the SDK refreshes before its next request, and the call runs as the same user."""
+    storage = MemoryStorage()
+    browser = DiracBrowser()
+    async with create_mcp_http_client(auth=provider(url, storage, browser)) as http:
+        async with streamable_http_client(url, http_client=http) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                first = storage.tokens
+                check(first.expires_in <= 60, f"the access token lives {first.expires_in} s, not DiracX's minute")
+                await session_calls(session)
+                await asyncio.sleep(first.expires_in + 5)
+                await session_calls(session)
+                check(storage.tokens.access_token != first.access_token, "the SDK did not refresh")
+                check(storage.tokens.refresh_token != first.refresh_token, "the refresh token did not rotate")
+
+
+SCENARIOS = {"sign_in": sign_in, "outlive_expiry": outlive_expiry, "use_token": use_token, "diracx_down": diracx_down}
 
 
 def main():

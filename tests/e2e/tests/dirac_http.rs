@@ -50,12 +50,12 @@ struct Bridge {
 impl Bridge {
     fn start(extra: &[&str], env: &[(&str, &str)]) -> Self {
         let kit = Kit::diracx();
-        Self::start_at(kit.get("DIRACX_URL"), extra, env)
+        Self::start_at(&kit, kit.get("DIRACX_URL"), extra, env)
     }
 
-    /// A bridge that calls DiracX at `diracx_url` (a relay; users still sign in at DiracX).
-    fn start_at(diracx_url: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
-        let kit = Kit::diracx();
+    /// A bridge for the DiracX of `kit` that calls it at `diracx_url` (a relay, say; users still
+    /// sign in at DiracX itself).
+    fn start_at(kit: &Kit, diracx_url: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let port = bridge_port().to_string();
         let base = format!("http://127.0.0.1:{port}");
         let resource = format!("{base}/");
@@ -91,8 +91,20 @@ fn scenario(
     other_job: u64,
     env: &[(&str, &str)],
 ) -> Output {
-    let kit = Kit::diracx();
-    let env_file = env_file();
+    scenario_on(&Kit::diracx(), name, url, user, site, other_job, env)
+}
+
+/// A scenario against the DiracX of `kit`.
+fn scenario_on(
+    kit: &Kit,
+    name: &str,
+    url: &str,
+    user: &str,
+    site: &str,
+    other_job: u64,
+    env: &[(&str, &str)],
+) -> Output {
+    let env_file = Path::new(kit.get("DIRACX_BASE")).join("env");
     let other = other_job.to_string();
     Command::new(mcp_python())
         .arg(clients_dir().join("dirac_oauth_scenarios.py"))
@@ -457,7 +469,7 @@ fn diracx_down_during_calls() {
     let kit = Kit::diracx();
     let relay = Relay::start(kit.get("DIRACX_URL").trim_start_matches("http://"));
     let relayed = format!("http://{}", relay.addr);
-    let bridge = Bridge::start_at(&relayed, &[], &[]);
+    let bridge = Bridge::start_at(&kit, &relayed, &[], &[]);
     let out = scenario("sign_in", &bridge.url("testvo"), "alice", "testvo", 7, &[]);
     assert_success(&out, "sign-in", &bridge.server);
     let token = tokens_of(&out)["access_token"].as_str().unwrap().to_owned();
@@ -572,4 +584,20 @@ fn diracx_tokens_are_verified_against_diracx_keys() {
     // The operator can turn them off.
     let strict = Bridge::start(&["--no-diracx-tokens"], &[]);
     assert_eq!(initialize(&strict.url("testvo"), &valid).0, 401);
+}
+
+/// DiracX's access tokens live one minute on the second kit instance: past that, the SDK
+/// refreshes by itself (the bridge renews the DiracX token with its rotating refresh token) and
+/// the session goes on as the same user.
+#[test]
+fn a_session_outlives_the_diracx_access_token() {
+    let kit = Kit::diracx_short_tokens();
+    let bridge = Bridge::start_at(&kit, kit.get("DIRACX_URL"), &[], &[]);
+    let out = scenario_on(&kit, "outlive_expiry", &bridge.url("testvo"), "alice", "testvo", 7, &[]);
+    assert_success(&out, "a session past the access token's expiry", &bridge.server);
+    let metrics = get(&bridge.server.metrics_url, None).2;
+    assert!(
+        metrics.contains(r#"dirac_mcp_bridge_auth_total{site="testvo",outcome="refreshed"} 1"#),
+        "{metrics}"
+    );
 }
