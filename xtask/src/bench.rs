@@ -19,6 +19,7 @@
 //! `target/bench/logs/`.
 
 mod bridge;
+mod common;
 mod dirac;
 mod http;
 

@@ -4,8 +4,8 @@
 //! - `mcp`: N sessions, each on its own keep-alive connection, `initialize` +
 //!   `notifications/initialized`, then one request after the other for a fixed time; throughput,
 //!   latency percentiles, errors by kind, and the CPU the watched processes used meanwhile.
-//! - `get`: the same closed loop with a plain `GET` (calibration: a trivial endpoint; the REST
-//!   API behind the MCP server).
+//! - `get`: the same closed loop with a plain `GET`, or a `POST` of a JSON body (calibration: a
+//!   trivial endpoint; the REST API behind the MCP server).
 //! - `idle`: opens many sessions and leaves them idle, reading the server's RSS before, with the
 //!   sessions open, and after ending them with `DELETE`.
 //!
@@ -50,7 +50,7 @@ struct Cli {
 enum Mode {
     /// Sessions sending one MCP request after the other for a fixed time
     Mcp(McpArgs),
-    /// Connections sending one plain GET after the other for a fixed time
+    /// Connections sending one plain GET (or POST with --body) after the other for a fixed time
     Get(GetArgs),
     /// Many idle sessions: the server's RSS before, with them open, and after DELETE
     Idle(IdleArgs),
@@ -121,6 +121,9 @@ struct GetArgs {
     /// Extra request header `Name: value` (repeatable)
     #[arg(long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
+    /// POST this JSON body instead of a GET (a REST search)
+    #[arg(long, value_name = "JSON")]
+    body: Option<String>,
 }
 
 #[derive(Args)]
@@ -504,16 +507,28 @@ async fn run_get(args: GetArgs) -> Result<Value, String> {
         extra.push((name, value));
     }
     let extra = Arc::new(extra);
+    let body = match &args.body {
+        Some(text) => {
+            serde_json::from_str::<Value>(text).map_err(|e| format!("--body is not JSON: {e}"))?;
+            Some(Bytes::from(text.clone()))
+        }
+        None => None,
+    };
     let clock = Clock::new();
     let mut workers = JoinSet::new();
     for _ in 0..args.concurrency {
         let (endpoint, extra, clock) = (endpoint.clone(), extra.clone(), clock.clone());
+        let body = body.clone();
         workers.spawn(async move {
             let make = || {
-                let mut request = Request::new(Full::new(Bytes::new()));
-                *request.method_mut() = Method::GET;
+                let mut request = Request::new(Full::new(body.clone().unwrap_or_default()));
+                *request.method_mut() = if body.is_some() { Method::POST } else { Method::GET };
                 *request.uri_mut() = endpoint.uri.clone();
                 let headers = request.headers_mut();
+                if body.is_some() {
+                    headers
+                        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                }
                 headers.insert(header::HOST, endpoint.host.clone());
                 if let Some(auth) = &endpoint.authorization {
                     headers.insert(header::AUTHORIZATION, auth.clone());

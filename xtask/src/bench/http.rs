@@ -17,8 +17,9 @@
 //! the end, on error too. Output: a markdown table on stdout, `target/bench/http.json`, the
 //! servers' stderr in `target/bench/logs/http-*.stderr.log`.
 
+use super::common::{Loadgen, mark, ms, num, rate};
 use std::fmt::Write as _;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -623,87 +624,8 @@ fn hwm_mb(pid: u32) -> Option<f64> {
     proc_status_mb(pid, "VmHWM")
 }
 
-/// The generator, run once per cell with a time bound; its stdout is one JSON object.
-struct Loadgen {
-    binary: PathBuf,
-    log: PathBuf,
-}
-
-impl Loadgen {
-    fn run(&self, argv: &[String], bound: Duration, bearer: Option<&str>) -> Result<Value, String> {
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .map_err(|e| format!("cannot open {}: {e}", self.log.display()))?;
-        let mut cmd = Command::new(&self.binary);
-        cmd.args(argv).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log);
-        match bearer {
-            Some(token) => cmd.env("MCP_LOADGEN_BEARER", token),
-            None => cmd.env_remove("MCP_LOADGEN_BEARER"),
-        };
-        let mut child = cmd.spawn().map_err(|e| format!("cannot start mcp-loadgen: {e}"))?;
-        let stdout = child.stdout.take();
-        let reader = std::thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(mut stdout) = stdout {
-                let _ = stdout.read_to_string(&mut text);
-            }
-            text
-        });
-        let deadline = Instant::now() + bound;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break Some(status),
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                Ok(None) | Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break None;
-                }
-            }
-        };
-        let text = reader.join().unwrap_or_default();
-        match status {
-            None => {
-                Err(format!("mcp-loadgen did not finish within {} s; stopped", bound.as_secs()))
-            }
-            Some(status) if !status.success() => Err(format!(
-                "mcp-loadgen {} failed ({status}); see {}",
-                argv.join(" "),
-                self.log.display()
-            )),
-            Some(_) => serde_json::from_str(text.trim())
-                .map_err(|e| format!("mcp-loadgen printed no JSON ({e}): {}", text.trim())),
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // The report
-
-fn num(v: &Value, path: &[&str]) -> Option<f64> {
-    path.iter().try_fold(v, |v, key| v.get(*key))?.as_f64()
-}
-
-fn rate(v: Option<f64>) -> String {
-    match v {
-        Some(v) if v >= 100.0 => format!("{v:.0}"),
-        Some(v) => format!("{v:.1}"),
-        None => "–".into(),
-    }
-}
-
-fn ms(v: Option<f64>) -> String {
-    match v {
-        Some(v) if v < 10.0 => format!("{v:.2}"),
-        Some(v) if v < 100.0 => format!("{v:.1}"),
-        Some(v) => format!("{v:.0}"),
-        None => "–".into(),
-    }
-}
 
 fn mb(v: Option<f64>) -> String {
     v.map_or_else(|| "–".into(), |v| format!("{v:.1}"))
@@ -738,14 +660,6 @@ fn errors(result: &Value) -> String {
 fn percent(share: f64) -> String {
     let p = (share * 100.0).round();
     format!("{} %", if p == 0.0 { 0.0 } else { p })
-}
-
-fn mark(pass: Option<bool>) -> &'static str {
-    match pass {
-        Some(true) => "✅ pass",
-        Some(false) => "❌ miss",
-        None => "– not measured",
-    }
 }
 
 /// The markdown report and the target verdicts (also for the JSON).
