@@ -14,6 +14,9 @@
 //! - `dirac`: our `dirac-mcp` and dirac-agentic's over stdio against the local DiracX, measured
 //!   by `xtask/bench/dirac_bench.py` like `stdio`; see [`dirac`]. Figures in
 //!   `target/bench/dirac.json`.
+//! - `dirac-http`: our `dirac-mcp` in OIDC bridge mode on the local DiracX: full login, search
+//!   under load beside DiracX's REST API, the DiracX token check; see [`dirac_http`]. Figures in
+//!   `target/bench/dirac-http.json`.
 //!
 //! Either way the figures land on stdout as a markdown table, the servers' stderr in
 //! `target/bench/logs/`.
@@ -21,6 +24,7 @@
 mod bridge;
 mod common;
 mod dirac;
+mod dirac_http;
 mod http;
 
 use std::path::PathBuf;
@@ -46,6 +50,10 @@ pub(crate) enum Suite {
     /// dirac-mcp against dirac-agentic's Python dirac-mcp over stdio on the local DiracX:
     /// start-up, memory, job search and summary latency beside the REST floor
     Dirac,
+    /// dirac-mcp over HTTP in bridge mode on the local DiracX: full login time, job search under
+    /// many sessions beside DiracX's REST API (throughput, the MCP layer's CPU share), the
+    /// DiracX token check micro-bench
+    DiracHttp,
 }
 
 #[derive(Args)]
@@ -65,6 +73,8 @@ pub(crate) struct BenchArgs {
     bridge: bridge::BridgeArgs,
     #[command(flatten)]
     dirac: dirac::DiracArgs,
+    #[command(flatten)]
+    dirac_http: dirac_http::DiracHttpArgs,
 }
 
 pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
@@ -73,6 +83,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
         Suite::Http => http::run(&args.http),
         Suite::Bridge => bridge::run(&args.bridge),
         Suite::Dirac => dirac::run(&args.dirac, args.runs, args.calls),
+        Suite::DiracHttp => dirac_http::run(&args.dirac_http),
     }
 }
 

@@ -53,7 +53,7 @@ enum Cmd {
     /// Install the MCP clients the end-to-end tests use (Python mcp SDK, Node 22, MCP Inspector CLI)
     Clients,
     /// Measure rucio-mcp side by side with the Python rucio-mcp 0.10.0 on the local Rucio
-    Bench(bench::BenchArgs),
+    Bench(Box<bench::BenchArgs>),
     /// Run every server scenario of the MCP conformance suite against its fixture server
     /// (tests/conformance), and its authorization-server scenarios against rucio-mcp's OAuth
     /// bridge (starts the local Rucio for them if it is not running, and stops it afterwards)

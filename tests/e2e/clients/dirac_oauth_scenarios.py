@@ -44,6 +44,7 @@ class DiracBrowser(Browser):
             login_url = urljoin(action, answer.headers["location"])
             check("/api/auth/authorize" in login_url, f"not sent to DiracX's login: {login_url}")
             self.timings["consent"] = time.monotonic() - started
+            browsing = time.monotonic()
             login = await asyncio.to_thread(
                 subprocess.run,
                 [os.environ["DIRACX_PYTHON"], os.path.join(os.environ["DIRACX_LIB"], "login.py"),
@@ -51,6 +52,7 @@ class DiracBrowser(Browser):
                  "--user", os.environ["DIRAC_USER"], "--stop-at", REDIRECT_URI],
                 capture_output=True, text=True, timeout=60,
             )
+            self.timings["browser"] = time.monotonic() - browsing
             check(login.returncode == 0, f"DiracX login failed: {login.stdout} {login.stderr}")
             found = re.search(r"^LOCATION=(.*)$", login.stdout, re.M)
             check(found is not None, f"never sent back to the client: {login.stdout} {login.stderr[-800:]}")
