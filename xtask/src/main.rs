@@ -52,7 +52,8 @@ enum Cmd {
     },
     /// Install the MCP clients the end-to-end tests use (Python mcp SDK, Node 22, MCP Inspector CLI)
     Clients,
-    /// Measure rucio-mcp side by side with the Python rucio-mcp 0.10.0 on the local Rucio
+    /// Measure rucio-mcp beside the Python rucio-mcp 0.10.0 on the local Rucio (stdio, http,
+    /// bridge), and dirac-mcp beside dirac-agentic's (dirac) and in bridge mode (dirac-http)
     Bench(Box<bench::BenchArgs>),
     /// Run every server scenario of the MCP conformance suite against its fixture server
     /// (tests/conformance), and its authorization-server scenarios against rucio-mcp's OAuth
