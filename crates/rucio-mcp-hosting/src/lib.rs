@@ -13,8 +13,7 @@ use mcp_oauth_bridge::{
     Bridge, BridgeConfig, BridgeMetrics, BridgeShared, KeySet, MetadataFetcher, StaticClient,
     open_store,
 };
-use mcp_transports::auth::SharedSecret;
-use mcp_transports::{HttpOptions, HttpServer, Listening, Site, SiteAccess, TransportError};
+use mcp_transports::{HttpOptions, HttpServer, Site, TransportError};
 use rucio_mcp_tools::bridge::{RucioUpstream, UserClients};
 use rucio_mcp_tools::site_config::SiteConfig;
 use rucio_mcp_tools::{RucioMcpServer, ServerOptions, ToolMetrics};
@@ -43,26 +42,16 @@ pub async fn serve_shared_secret(
     secret: SecretString,
     metrics: ToolMetrics,
 ) -> Result<(), HostingError> {
-    let verifier = Arc::new(SharedSecret::new(secret, PRODUCT));
     let backend = server.clone();
     let mount = mounted(site, server)?
         .with_description(format!("Rucio ({site}), as this server's own Rucio identity"))
-        .with_verifier(verifier, SiteAccess::SharedSecret)
         .with_readiness(Arc::new(move || {
             let backend = backend.clone();
             async move { backend.check_backend().await }
         }));
-    let mut http = HttpServer::new(options, PRODUCT, version);
-    metrics.register(http.registry_mut());
-    let listening = http.site(mount).bind().await?;
-    let base = listening.resource_url().as_str().trim_end_matches('/').to_owned();
-    tracing::info!(
-        mcp = %format!("{base}/site/{site}/"),
-        listen = %listening.local_addr(),
-        metrics = %metrics_url(&listening),
-        "serving MCP over streamable HTTP (shared-secret mode)"
-    );
-    Ok(listening.serve(mcp_transports::shutdown_signal()).await?)
+    let register = |registry: &mut _| metrics.register(registry);
+    Ok(mcp_transports::serve_shared_secret(options, PRODUCT, version, mount, secret, register)
+        .await?)
 }
 
 /// What OIDC bridge mode needs beyond the HTTP options.
@@ -167,7 +156,7 @@ pub async fn serve_bridge(
         mcp = %urls.first().cloned().unwrap_or_default(),
         sites = %urls.join(","),
         listen = %listening.local_addr(),
-        metrics = %metrics_url(&listening),
+        metrics = %mcp_transports::metrics_url(&listening),
         read_only = settings.read_only,
         "serving MCP over streamable HTTP (OIDC bridge mode)"
     );
@@ -180,8 +169,4 @@ fn mounted(name: &str, tools: RucioMcpServer) -> Result<Site, HostingError> {
     Site::new(name, tools)
         .with_tool_list(&tool_list)
         .map_err(|e| HostingError::Setup(format!("cannot serialize the tool list: {e}")))
-}
-
-fn metrics_url(listening: &Listening) -> String {
-    listening.metrics_addr().map_or_else(|| "off".to_owned(), |a| format!("http://{a}/metrics"))
 }

@@ -334,3 +334,14 @@ pub fn assert_success(out: &Output, what: &str, server: &HttpServer) {
         server.log()
     );
 }
+
+/// Fails if any of `secrets` (by its last 24 characters) or any JWT appears in `log`: the
+/// upstream tokens of Rucio's IdP and of DiracX are JWTs.
+pub fn assert_no_secrets(log: &str, secrets: &[&str]) {
+    for secret in secrets {
+        assert!(!secret.is_empty());
+        let probe = &secret[secret.len().saturating_sub(24)..];
+        assert!(!log.contains(probe), "a token appears in the log");
+    }
+    assert!(!log.contains("eyJ"), "a JWT appears in the log:\n{log}");
+}

@@ -13,7 +13,8 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU16, Ordering};
 
 use e2e_tests::{
-    HttpServer, Relay, assert_success, clients_dir, dirac_mcp_binary, mcp_python, target_dir,
+    HttpServer, Relay, assert_no_secrets, assert_success, clients_dir, dirac_mcp_binary,
+    mcp_python, target_dir,
 };
 use serde_json::{Value, json};
 use test_kit::Kit;
@@ -125,16 +126,6 @@ fn tokens_of(out: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout.lines().find_map(|l| l.strip_prefix("TOKENS ")).expect("no TOKENS line");
     serde_json::from_str(line).unwrap()
-}
-
-fn assert_no_secrets(log: &str, secrets: &[&str]) {
-    for secret in secrets {
-        assert!(!secret.is_empty());
-        let probe = &secret[secret.len().saturating_sub(24)..];
-        assert!(!log.contains(probe), "a token appears in the log");
-    }
-    // DiracX's tokens are JWTs.
-    assert!(!log.contains("eyJ"), "a JWT appears in the log:\n{log}");
 }
 
 fn block<F: std::future::Future>(future: F) -> F::Output {

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use e2e_tests::{
-    HttpServer, Relay, assert_success, browser_env, clients_dir, free_port, inspector_command,
-    mcp_python,
+    HttpServer, Relay, assert_no_secrets, assert_success, browser_env, clients_dir, free_port,
+    inspector_command, mcp_python,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -112,17 +112,6 @@ fn tokens_of(out: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout.lines().find_map(|l| l.strip_prefix("TOKENS ")).expect("no TOKENS line");
     serde_json::from_str(line).unwrap()
-}
-
-/// Nothing secret in the server's log, at debug level.
-fn assert_no_secrets(log: &str, secrets: &[&str]) {
-    for secret in secrets {
-        assert!(!secret.is_empty());
-        let probe = &secret[secret.len().saturating_sub(24)..];
-        assert!(!log.contains(probe), "a token appears in the log");
-    }
-    // The upstream tokens are the IdP's JWTs.
-    assert!(!log.contains("eyJ"), "a JWT appears in the log:\n{log}");
 }
 
 // ------------------------------------------------------------------ the flow by hand

@@ -16,7 +16,6 @@
 //! Output: a markdown table on stdout, `target/bench/bridge.json`, the servers' stderr in
 //! `target/bench/logs/bridge-*.stderr.log`. Tokens are never printed.
 
-use super::common::{Loadgen, Server, mark, median, ms, num, rate};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -26,6 +25,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use super::THEIRS_VERSION;
+use super::common::{Loadgen, Server, mark, median, ms, num, rate, sign_in_output};
 use crate::{cargo, root, run as run_cmd, target_dir};
 
 #[derive(Args)]
@@ -377,28 +377,7 @@ fn login(kit: &Kit, python: &Path, url: &str) -> Result<(Value, String), String>
         .output()
         .map_err(|e| format!("cannot start {}: {e}", python.display()))?;
     let wall = started.elapsed().as_secs_f64();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        // The scenario prints tokens only on success; its failure output has none.
-        return Err(format!(
-            "the sign_in scenario failed ({}):\n{}\n{}",
-            output.status,
-            stdout.lines().filter(|l| !l.starts_with("TOKENS ")).collect::<Vec<_>>().join("\n"),
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    let line = |prefix: &str| -> Result<Value, String> {
-        let text = stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(prefix))
-            .ok_or_else(|| format!("the sign_in scenario printed no {prefix}line"))?;
-        serde_json::from_str(text).map_err(|e| format!("{prefix}line: {e}"))
-    };
-    let mut timings = line("TIMINGS ")?;
-    let access = line("TOKENS ")?["access_token"]
-        .as_str()
-        .ok_or("no access_token in the TOKENS line")?
-        .to_owned();
+    let (mut timings, access) = sign_in_output(&output)?;
     // The IdP's form: the browser_login.py subprocess, between the consent and idp marks.
     let idp = (|| Some(num(&timings, &["idp"])? - num(&timings, &["consent"])?))();
     timings["idp_form"] = json!(idp);

@@ -206,3 +206,31 @@ pub(crate) fn median(mut values: Vec<f64>) -> Option<f64> {
         values[mid]
     })
 }
+
+/// What a `sign_in` client scenario printed: its `TIMINGS` and the access token of its `TOKENS`
+/// line; on failure, its output without the tokens.
+pub(crate) fn sign_in_output(output: &std::process::Output) -> Result<(Value, String), String> {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        // The scenario prints tokens only on success; its failure output has none.
+        return Err(format!(
+            "the sign_in scenario failed ({}):\n{}\n{}",
+            output.status,
+            stdout.lines().filter(|l| !l.starts_with("TOKENS ")).collect::<Vec<_>>().join("\n"),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let line = |prefix: &str| -> Result<Value, String> {
+        let text = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .ok_or_else(|| format!("the sign_in scenario printed no {prefix}line"))?;
+        serde_json::from_str(text).map_err(|e| format!("{prefix}line: {e}"))
+    };
+    let timings = line("TIMINGS ")?;
+    let access = line("TOKENS ")?["access_token"]
+        .as_str()
+        .ok_or("no access_token in the TOKENS line")?
+        .to_owned();
+    Ok((timings, access))
+}

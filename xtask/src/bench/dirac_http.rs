@@ -25,7 +25,7 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::common::{Loadgen, Server, median, ms, num, rate};
+use super::common::{Loadgen, Server, median, ms, num, rate, sign_in_output};
 use crate::diracx::{Instance, UpOptions};
 use crate::{cargo, root, run as run_cmd, target_dir};
 
@@ -223,27 +223,7 @@ fn login(instance: &Instance, python: &Path, url: &str) -> Result<(Value, String
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot start {}: {e}", python.display()))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        return Err(format!(
-            "the sign_in scenario failed ({}):\n{}\n{}",
-            output.status,
-            stdout.lines().filter(|l| !l.starts_with("TOKENS ")).collect::<Vec<_>>().join("\n"),
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    let line = |prefix: &str| -> Result<Value, String> {
-        let text = stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(prefix))
-            .ok_or_else(|| format!("the sign_in scenario printed no {prefix}line"))?;
-        serde_json::from_str(text).map_err(|e| format!("{prefix}line: {e}"))
-    };
-    let timings = line("TIMINGS ")?;
-    let access = line("TOKENS ")?["access_token"]
-        .as_str()
-        .ok_or("no access_token in the TOKENS line")?
-        .to_owned();
+    let (timings, access) = sign_in_output(&output)?;
     Ok((timings, access))
 }
 

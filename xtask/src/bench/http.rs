@@ -17,7 +17,6 @@
 //! the end, on error too. Output: a markdown table on stdout, `target/bench/http.json`, the
 //! servers' stderr in `target/bench/logs/http-*.stderr.log`.
 
-use super::common::{Loadgen, mark, ms, num, rate};
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{Read as _, Write as _};
@@ -30,6 +29,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use super::THEIRS_VERSION;
+use super::common::{Loadgen, mark, ms, num, rate};
 use crate::{cargo, root, run as run_cmd, target_dir};
 
 #[derive(Args)]
