@@ -345,3 +345,46 @@ pub fn assert_no_secrets(log: &str, secrets: &[&str]) {
     }
     assert!(!log.contains("eyJ"), "a JWT appears in the log:\n{log}");
 }
+
+/// A client metadata document (CIMD) served over https from 127.0.0.1 with the Rucio kit's
+/// certificate (trusted through `SSL_CERT_FILE` = [`ClientMetadataDocument::ca`]); stopped when
+/// dropped.
+#[derive(Debug)]
+pub struct ClientMetadataDocument {
+    /// The document's URL, which is also the client's id.
+    pub url: String,
+    /// The CA certificate to trust it by.
+    pub ca: String,
+    server: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl ClientMetadataDocument {
+    /// Serves `{client_id, client_name, redirect_uris: [redirect], …}` as a public client.
+    pub fn serve(name: &str, redirect: &str) -> Self {
+        let kit = test_kit::Kit::load();
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let url = format!("https://127.0.0.1:{port}/mcp-client.json");
+        let document = serde_json::json!({"client_id": url, "client_name": name,
+            "redirect_uris": [redirect], "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"]});
+        std::fs::write(dir.path().join("mcp-client.json"), document.to_string()).unwrap();
+        let pki = Path::new(kit.get("RUCIO_BASE")).join("pki");
+        let server = Command::new(Path::new(kit.get("RUCIO_VENV")).join("bin/python"))
+            .arg(clients_dir().join("serve_https.py"))
+            .args([dir.path().to_str().unwrap(), &port.to_string()])
+            .arg(pki.join("server.crt"))
+            .arg(pki.join("server.key"))
+            .spawn()
+            .unwrap();
+        Self { url, ca: kit.get("RUCIO_CA_CERT").to_owned(), server, _dir: dir }
+    }
+}
+
+impl Drop for ClientMetadataDocument {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}

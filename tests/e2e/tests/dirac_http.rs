@@ -13,8 +13,8 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU16, Ordering};
 
 use e2e_tests::{
-    HttpServer, Relay, assert_no_secrets, assert_success, clients_dir, dirac_mcp_binary,
-    mcp_python, target_dir,
+    ClientMetadataDocument, HttpServer, Relay, assert_no_secrets, assert_success, clients_dir,
+    dirac_mcp_binary, mcp_python, target_dir,
 };
 use serde_json::{Value, json};
 use test_kit::Kit;
@@ -223,37 +223,16 @@ fn users_sign_in_at_diracx_and_act_as_themselves() {
 /// --allow-loopback-cimd, trusted through SSL_CERT_FILE; the certificate is the Rucio kit's).
 #[test]
 fn a_client_metadata_document_signs_in() {
-    let rucio = Kit::load();
-    let docs = tempfile::tempdir().unwrap();
-    let port = e2e_tests::free_port();
-    let doc_url = format!("https://127.0.0.1:{port}/dirac-client.json");
-    std::fs::write(
-        docs.path().join("dirac-client.json"),
-        json!({"client_id": doc_url, "client_name": "DiracX CIMD client", "redirect_uris": [REDIRECT],
-               "token_endpoint_auth_method": "none", "grant_types": ["authorization_code", "refresh_token"]})
-        .to_string(),
-    )
-    .unwrap();
-    let pki = Path::new(rucio.get("RUCIO_BASE")).join("pki");
-    let mut doc_server = Command::new(Path::new(rucio.get("RUCIO_VENV")).join("bin/python"))
-        .arg(clients_dir().join("serve_https.py"))
-        .args([docs.path().to_str().unwrap(), &port.to_string()])
-        .arg(pki.join("server.crt"))
-        .arg(pki.join("server.key"))
-        .spawn()
-        .unwrap();
-    let ca = rucio.get("RUCIO_CA_CERT").to_owned();
-    let bridge = Bridge::start(&["--allow-loopback-cimd"], &[("SSL_CERT_FILE", &ca)]);
+    let document = ClientMetadataDocument::serve("DiracX CIMD client", REDIRECT);
+    let bridge = Bridge::start(&["--allow-loopback-cimd"], &[("SSL_CERT_FILE", &document.ca)]);
     let out = scenario(
         "sign_in",
         &bridge.url("testvo"),
         "alice",
         "testvo",
         8,
-        &[("CLIENT_METADATA_URL", &doc_url)],
+        &[("CLIENT_METADATA_URL", &document.url)],
     );
-    let _ = doc_server.kill();
-    let _ = doc_server.wait();
     assert_success(&out, "sign-in with CIMD", &bridge.server);
 }
 

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use e2e_tests::{
-    HttpServer, Relay, assert_no_secrets, assert_success, browser_env, clients_dir, free_port,
-    inspector_command, mcp_python,
+    ClientMetadataDocument, HttpServer, Relay, assert_no_secrets, assert_success, browser_env,
+    clients_dir, free_port, inspector_command, mcp_python,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -327,37 +327,17 @@ fn python_sdk_signs_in_with_dcr_and_works_as_the_user() {
 /// by --allow-loopback-cimd, trusted through SSL_CERT_FILE).
 #[test]
 fn python_sdk_signs_in_with_a_client_metadata_document() {
-    let kit = Kit::load();
-    let docs = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let doc_url = format!("https://127.0.0.1:{port}/mcp-client.json");
-    std::fs::write(
-        docs.path().join("mcp-client.json"),
-        json!({"client_id": doc_url, "client_name": "E2E <i>CIMD</i> client", "redirect_uris": [REDIRECT],
-               "token_endpoint_auth_method": "none", "grant_types": ["authorization_code", "refresh_token"]})
-        .to_string(),
-    )
-    .unwrap();
-    let pki = Path::new(kit.get("RUCIO_BASE")).join("pki");
-    let mut doc_server = Command::new(Path::new(kit.get("RUCIO_VENV")).join("bin/python"))
-        .arg(clients_dir().join("serve_https.py"))
-        .args([docs.path().to_str().unwrap(), &port.to_string()])
-        .arg(pki.join("server.crt"))
-        .arg(pki.join("server.key"))
-        .spawn()
-        .unwrap();
-    let ca = kit.get("RUCIO_CA_CERT").to_owned();
-    let bridge = Bridge::start(&["--allow-loopback-cimd"], &[("SSL_CERT_FILE", &ca)]);
+    let document = ClientMetadataDocument::serve("E2E <i>CIMD</i> client", REDIRECT);
+    let bridge = Bridge::start(&["--allow-loopback-cimd"], &[("SSL_CERT_FILE", &document.ca)]);
     let out = bridge.scenario(
         "sign_in",
         "local",
         &[
-            ("CLIENT_METADATA_URL", &doc_url),
+            ("CLIENT_METADATA_URL", &document.url),
             ("EXPECT_NAME_ESCAPED", "E2E &lt;i&gt;CIMD&lt;/i&gt; client"),
         ],
     );
-    let _ = doc_server.kill();
-    let _ = doc_server.wait();
+    drop(document);
     assert_success(&out, "sign-in with CIMD", &bridge.server);
     assert!(bridge.server.log().contains("--allow-loopback-cimd is on"));
 }
