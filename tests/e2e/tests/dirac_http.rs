@@ -57,9 +57,21 @@ impl Bridge {
     /// A bridge for the DiracX of `kit` that calls it at `diracx_url` (a relay, say; users still
     /// sign in at DiracX itself).
     fn start_at(kit: &Kit, diracx_url: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
-        let port = bridge_port().to_string();
+        let port = bridge_port();
+        Self::replica(kit, diracx_url, port, &format!("http://127.0.0.1:{port}/"), extra, env)
+    }
+
+    /// A server on `port` that clients know as `resource` (replicas share one resource URL).
+    fn replica(
+        kit: &Kit,
+        diracx_url: &str,
+        port: u16,
+        resource: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let port = port.to_string();
         let base = format!("http://127.0.0.1:{port}");
-        let resource = format!("{base}/");
         let mut args = vec![
             "--diracx-url",
             diracx_url,
@@ -68,7 +80,7 @@ impl Bridge {
             "--port",
             &port,
             "--resource-url",
-            &resource,
+            resource,
             "--site",
             "testvo",
             "--site",
@@ -570,4 +582,53 @@ fn a_session_outlives_the_diracx_access_token() {
         metrics.contains(r#"dirac_mcp_bridge_auth_total{site="testvo",outcome="refreshed"} 1"#),
         "{metrics}"
     );
+}
+
+/// Two replicas with one key file and one Redis: alice signs in through one and works through
+/// the other, seeing only her jobs; her refresh token, used at one, is spent at both.
+#[test]
+fn replicas_share_sign_ins() {
+    let kit = Kit::diracx();
+    let redis = Kit::load().get("REDIS_URL").to_owned();
+    let keys = tempfile::NamedTempFile::new().unwrap();
+    let key = Command::new(dirac_mcp_binary()).arg("token-key").output().unwrap();
+    assert!(key.status.success());
+    std::fs::write(keys.path(), &key.stdout).unwrap();
+    let key_file = keys.path().to_str().unwrap().to_owned();
+    let args = ["--token-key-file", key_file.as_str(), "--redis-url", redis.as_str()];
+    let port_a = bridge_port();
+    let resource = format!("http://127.0.0.1:{port_a}/");
+    let a = Bridge::replica(&kit, kit.get("DIRACX_URL"), port_a, &resource, &args, &[]);
+    let b = Bridge::replica(&kit, kit.get("DIRACX_URL"), bridge_port(), &resource, &args, &[]);
+
+    let out = scenario("sign_in", &a.url("testvo"), "alice", "testvo", 7, &[]);
+    assert_success(&out, "sign-in through replica A", &a.server);
+    let tokens = tokens_of(&out);
+    let access = tokens["access_token"].as_str().unwrap();
+    let out =
+        scenario("use_token", &b.url("testvo"), "alice", "testvo", 7, &[("ACCESS_TOKEN", access)]);
+    assert_success(&out, "alice's token at replica B", &b.server);
+
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ("client_id", tokens["client_id"].as_str().unwrap()),
+    ];
+    let refresh_at = |bridge: &Bridge| {
+        block(async {
+            let response = reqwest::Client::new()
+                .post(format!("{}/site/testvo/token", bridge.base))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        })
+    };
+    let (status, body) = refresh_at(&b);
+    assert_eq!(status, 200, "refresh at B: {body}");
+    let (status, body) = refresh_at(&a);
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    assert_no_secrets(&a.server.log(), &[access]);
+    assert_no_secrets(&b.server.log(), &[access]);
 }
