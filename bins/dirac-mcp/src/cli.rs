@@ -78,7 +78,8 @@ pub(crate) struct ServeArgs {
     pub(crate) site: Vec<String>,
     /// OIDC bridge mode: programs without a person (CI jobs, agents), each acting as a DiracX
     /// robot login: a JSON file with a list of {client_id, client_secret_file,
-    /// diracx_credentials, site?}; they get tokens with the client_credentials grant
+    /// diracx_credentials, site?} (or jwks_file instead of the secret: private_key_jwt); they
+    /// get tokens with the client_credentials grant
     #[arg(long, value_name = "PATH", env = "DIRAC_MCP_MACHINE_CLIENTS")]
     pub(crate) machine_clients: Option<PathBuf>,
     /// OIDC bridge mode: DiracX's public URL, its token issuer, where users sign in, when this

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use diracx_client::credentials::{CredentialsFile, FileTokenSource};
 use diracx_client::{AuthError, ExposeSecret as _, HttpClient, TokenSource, jwt};
 use mcp_oauth_bridge::{
-    MachineClient, MachineIdentity, UpstreamError, UpstreamFuture, UpstreamGrant,
+    ClientCredential, MachineClient, MachineIdentity, UpstreamError, UpstreamFuture, UpstreamGrant,
 };
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -21,7 +21,12 @@ use url::Url;
 struct Entry {
     client_id: String,
     /// A file holding the client secret (kept out of the JSON and the process list).
-    client_secret_file: PathBuf,
+    #[serde(default)]
+    client_secret_file: Option<PathBuf>,
+    /// Or a file with the client's public keys (a JWKS): it signs its assertions
+    /// (`private_key_jwt`) with the private half, which never reaches the server.
+    #[serde(default)]
+    jwks_file: Option<PathBuf>,
     /// The DiracX login the client acts as (a `dirac login` credentials file).
     diracx_credentials: PathBuf,
     /// The site the client may use; every site when absent.
@@ -55,7 +60,7 @@ impl MachineIdentity for RobotLogin {
     }
 }
 
-/// The machine clients of `path` (a JSON list of `{client_id, client_secret_file,
+/// The machine clients of `path` (a JSON list of `{client_id, client_secret_file | jwks_file,
 /// diracx_credentials, site?}`), each for the site it names, refreshing at `diracx` with
 /// `client_id` (the server's OAuth client at DiracX).
 pub fn load(
@@ -67,24 +72,43 @@ pub fn load(
     let what = |e: &dyn std::fmt::Display| format!("--machine-clients {}: {e}", path.display());
     let text = std::fs::read_to_string(path).map_err(|e| what(&e))?;
     let entries: Vec<Entry> = serde_json::from_str(&text).map_err(|e| {
-        what(&format!("expected a JSON list of {{client_id, client_secret_file, diracx_credentials, site?}}: {e}"))
+        what(&format!("expected a JSON list of {{client_id, client_secret_file or jwks_file, diracx_credentials, site?}}: {e}"))
     })?;
     let mut clients = Vec::new();
     for entry in entries {
-        let secret = std::fs::read_to_string(&entry.client_secret_file).map_err(|e| {
-            what(&format!(
-                "client {}: {}: {e}",
-                entry.client_id,
-                entry.client_secret_file.display()
-            ))
-        })?;
-        let secret = secret.trim();
-        if secret.len() < 16 {
-            return Err(what(&format!(
-                "client {}: the secret is shorter than 16 characters (use e.g. `openssl rand -hex 32`)",
-                entry.client_id
-            )));
-        }
+        let id = &entry.client_id;
+        let read = |path: &Path| {
+            std::fs::read_to_string(path)
+                .map_err(|e| what(&format!("client {id}: {}: {e}", path.display())))
+        };
+        let credential = match (&entry.client_secret_file, &entry.jwks_file) {
+            (Some(path), None) => {
+                let secret = read(path)?;
+                let secret = secret.trim();
+                if secret.len() < 16 {
+                    return Err(what(&format!(
+                        "client {id}: the secret is shorter than 16 characters (use e.g. `openssl rand -hex 32`)"
+                    )));
+                }
+                ClientCredential::Secret(SecretString::from(secret.to_owned()))
+            }
+            (None, Some(path)) => {
+                let keys = jwt_verify::KeySet::from_json(read(path)?.as_bytes())
+                    .map_err(|e| what(&format!("client {id}: {}: {e}", path.display())))?;
+                if keys.is_empty() {
+                    return Err(what(&format!(
+                        "client {id}: {} holds no public key this server can use (RSA, P-256, Ed25519)",
+                        path.display()
+                    )));
+                }
+                ClientCredential::PrivateKeyJwt(Arc::new(keys))
+            }
+            _ => {
+                return Err(what(&format!(
+                    "client {id}: give exactly one of client_secret_file and jwks_file"
+                )));
+            }
+        };
         if !entry.diracx_credentials.exists() {
             return Err(what(&format!(
                 "client {}: no DiracX login at {} (sign the robot in with `dirac-mcp login --credentials-path …`)",
@@ -99,7 +123,7 @@ pub fn load(
             entry.site,
             MachineClient {
                 client_id: entry.client_id,
-                secret: SecretString::from(secret.to_owned()),
+                credential,
                 identity: Arc::new(RobotLogin { tokens }),
             },
         ));

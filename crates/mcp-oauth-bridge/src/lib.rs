@@ -45,7 +45,7 @@ pub use clients::{ClientInfo, ClientKind, MetadataFetcher, StaticClient};
 pub use error::{ConfigError, KeyError, StoreError, UpstreamError};
 pub use http_client::builder as http_client_builder;
 pub use jwt::{Audience, JWT_BEARER_CLIENT, JwtVerifier, JwtVerifierConfig};
-pub use machine::{MachineClient, MachineIdentity};
+pub use machine::{ClientCredential, MachineClient, MachineIdentity};
 pub use metrics::{BridgeMetrics, Outcome};
 pub use oidc::{OidcUpstream, OidcUpstreamConfig, RefreshGrant};
 pub use per_user::PerUser;

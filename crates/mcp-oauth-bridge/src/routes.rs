@@ -93,7 +93,7 @@ pub(crate) async fn authorization_server(State(bridge): State<Arc<Bridge>>) -> R
     let mut auth_methods = vec!["none"];
     if !bridge.config.machine_clients.is_empty() {
         grants.push("client_credentials");
-        auth_methods.extend(["client_secret_basic", "client_secret_post"]);
+        auth_methods.extend(["client_secret_basic", "client_secret_post", "private_key_jwt"]);
     }
     let mut body = json!({
         "issuer": issuer,
@@ -106,6 +106,7 @@ pub(crate) async fn authorization_server(State(bridge): State<Arc<Bridge>>) -> R
         "grant_types_supported": grants,
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": auth_methods,
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "EdDSA", "Ed25519"],
         "revocation_endpoint_auth_methods_supported": ["none"],
         "client_id_metadata_document_supported": true,
         "authorization_response_iss_parameter_supported": true,
@@ -902,8 +903,27 @@ async fn client_credentials(
     headers: &HeaderMap,
     fields: &HashMap<String, String>,
 ) -> Result<Response, Response> {
-    let client = crate::machine::authenticate(&bridge.config.machine_clients, headers, fields)
-        .map_err(|refused| refused.into_response(oauth_error))?;
+    let token_endpoint = format!("{}/token", bridge.issuer());
+    let (client, assertion) = crate::machine::authenticate(
+        &bridge.config.machine_clients,
+        headers,
+        fields,
+        &token_endpoint,
+    )
+    .map_err(|refused| refused.into_response(oauth_error))?;
+    if let Some(assertion) = assertion {
+        match bridge.shared.store.claim(&assertion.key, assertion.ttl).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(oauth_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    "the client assertion was already used",
+                ));
+            }
+            Err(e) => return Err(store_failure(&e)),
+        }
+    }
     let resource = bridge.config.resource.as_str();
     if !requested_resource_matches(bridge, fields, resource) {
         return Err(oauth_error(

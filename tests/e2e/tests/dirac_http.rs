@@ -632,3 +632,95 @@ fn replicas_share_sign_ins() {
     assert_no_secrets(&a.server.log(), &[access]);
     assert_no_secrets(&b.server.log(), &[access]);
 }
+
+/// base64url without padding.
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A client assertion (RFC 7523) signed with `key`.
+fn assertion(key: &aws_lc_rs::signature::Ed25519KeyPair, claims: &Value) -> String {
+    let input = format!(
+        "{}.{}",
+        b64(br#"{"alg":"EdDSA","typ":"JWT","kid":"agent-1"}"#),
+        b64(claims.to_string().as_bytes())
+    );
+    format!("{input}.{}", b64(key.sign(input.as_bytes()).as_ref()))
+}
+
+/// A machine client that signs its assertions (`private_key_jwt`): the server holds only its
+/// public key; an assertion is used once, and one for another audience, another client or
+/// signed by another key is refused.
+#[test]
+fn a_machine_client_signs_in_with_a_private_key_jwt() {
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
+    let dir = tempfile::tempdir().unwrap();
+    let robot = robot_login(dir.path(), "alice");
+    let key = Ed25519KeyPair::generate().unwrap();
+    let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "kid": "agent-1",
+                                "use": "sig", "x": b64(key.public_key().as_ref())}]});
+    let jwks_file = dir.path().join("agent-jwks.json");
+    std::fs::write(&jwks_file, jwks.to_string()).unwrap();
+    let clients = dir.path().join("machine-clients.json");
+    std::fs::write(
+        &clients,
+        json!([{"client_id": "agent", "jwks_file": jwks_file, "diracx_credentials": robot}])
+            .to_string(),
+    )
+    .unwrap();
+    let bridge = Bridge::start(&["--machine-clients", clients.to_str().unwrap()], &[]);
+    let endpoint = format!("{}/site/testvo/token", bridge.base);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let claims = |aud: &str, sub: &str, jti: &str| json!({"iss": "agent", "sub": sub, "aud": aud, "exp": now + 120, "iat": now, "jti": jti});
+    let post = |assertion: &str| {
+        block(async {
+            let response = reqwest::Client::new()
+                .post(&endpoint)
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", assertion),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        })
+    };
+    let good = assertion(&key, &claims(&endpoint, "agent", "a-1"));
+    let (status, body) = post(&good);
+    assert_eq!(status, 200, "{body}");
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    let (status, body) = post(&good);
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "a replay: {body}");
+    let other_key = Ed25519KeyPair::generate().unwrap();
+    for (what, bad) in [
+        (
+            "another audience",
+            assertion(&key, &claims("https://elsewhere.example/token", "agent", "a-2")),
+        ),
+        ("another subject", assertion(&key, &claims(&endpoint, "someone", "a-3"))),
+        ("another key", assertion(&other_key, &claims(&endpoint, "agent", "a-4"))),
+    ] {
+        let (status, body) = post(&bad);
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("invalid_client")),
+            "{what}: {body}"
+        );
+    }
+    let out = scenario(
+        "use_token",
+        &bridge.url("testvo"),
+        "alice",
+        "testvo",
+        7,
+        &[("ACCESS_TOKEN", &access)],
+    );
+    assert_success(&out, "tools with the machine client's token", &bridge.server);
+    assert_no_secrets(&bridge.server.log(), &[&access, &good]);
+}
