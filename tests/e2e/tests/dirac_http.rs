@@ -724,3 +724,33 @@ fn a_machine_client_signs_in_with_a_private_key_jwt() {
     assert_success(&out, "tools with the machine client's token", &bridge.server);
     assert_no_secrets(&bridge.server.log(), &[&access, &good]);
 }
+
+/// DiracX unreachable when the server starts: it says so and which site, within seconds, and
+/// exits instead of serving sign-ins that cannot work.
+#[test]
+fn diracx_down_at_start_is_a_clear_error() {
+    let port = bridge_port().to_string();
+    let resource = format!("http://127.0.0.1:{port}/");
+    let started = std::time::Instant::now();
+    let out = Command::new(dirac_mcp_binary())
+        .args(["serve", "--transport", "http", "--port", &port, "--metrics-port", "0"])
+        .args([
+            "--resource-url",
+            &resource,
+            "--diracx-url",
+            "http://127.0.0.1:9",
+            "--site",
+            "testvo",
+        ])
+        .env_remove("DIRAC_MCP_SHARED_SECRET")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "it took {:?}",
+        started.elapsed()
+    );
+    assert!(stderr.contains("site testvo") && stderr.contains("http://127.0.0.1:9"), "{stderr}");
+}
