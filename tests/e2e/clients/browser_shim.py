@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Plays the person at the browser for an OAuth client that opens a URL: the bridge's consent page
 (allow), Rucio's sign-in at the local OpenID provider ($KIT_PYTHON $BROWSER_LOGIN, as $OIDC_LOGIN),
-the waiting page, and finally the client's own redirect URI (its local callback server).
+the waiting page, and finally the client's own redirect URI (its local callback server). When the
+consent sends the browser to DiracX instead (a redirecting upstream), the DiracX kit's
+`login.py browse` ($DIRACX_PYTHON $DIRACX_LIB, $DIRACX_ENV_FILE, as $DIRAC_USER) follows it through
+DiracX and its IdP back to the bridge and on to the client's redirect URI.
 
 Usage: python3 browser_shim.py AUTHORIZE_URL   (standard library only, so any python3 runs it;
 usable as BROWSER=... for clients that open URLs that way). Exit 0 once the callback answered.
@@ -47,6 +50,16 @@ def main():
     if status not in (302, 303):
         sys.exit(f"consent: HTTP {status}: {page[:300]}")
     waiting = urllib.parse.urljoin(action, location)
+    if "/login/" not in urllib.parse.urlsplit(waiting).path:
+        login = subprocess.run(
+            [os.environ["DIRACX_PYTHON"], os.path.join(os.environ["DIRACX_LIB"], "login.py"),
+             "--env", os.environ["DIRACX_ENV_FILE"], "browse", waiting, "--user", os.environ.get("DIRAC_USER", "alice")],
+            capture_output=True, text=True, timeout=120,
+        )
+        if login.returncode != 0:
+            sys.exit(f"DiracX login failed: {login.stdout} {login.stderr}")
+        print(f"signed in at DiracX and delivered the authorization response: {login.stdout.strip()}")
+        return
     status, _, page = fetch(waiting)
     link = re.search(r'<a class="login" href="([^"]+)"', page)
     if not link:

@@ -754,3 +754,64 @@ fn diracx_down_at_start_is_a_clear_error() {
     );
     assert!(stderr.contains("site testvo") && stderr.contains("http://127.0.0.1:9"), "{stderr}");
 }
+
+/// The MCP Inspector CLI signs in by itself (discovery, DCR, PKCE, its own loopback callback)
+/// with a `BROWSER` that plays the person at the consent page and at DiracX, then lists and
+/// calls tools as alice.
+#[test]
+fn inspector_cli_signs_in_at_diracx() {
+    let kit = Kit::diracx();
+    let bridge = Bridge::start(&[], &[]);
+    let home = tempfile::tempdir().unwrap();
+    let shim = home.path().join("browser.sh");
+    let shim_log = home.path().join("browser.log");
+    // The Inspector waits for its browser command; the person acts in the background meanwhile.
+    std::fs::write(
+        &shim,
+        format!(
+            "#!/bin/sh\n\"{}\" \"$1\" > \"{}\" 2>&1 &\n",
+            clients_dir().join("browser_shim.py").display(),
+            shim_log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let callback = format!("http://127.0.0.1:{}/oauth/callback", e2e_tests::free_port());
+    let url = bridge.url("testvo");
+    let env_file = Path::new(kit.get("DIRACX_BASE")).join("env");
+    let inspector = |method: &[&str]| {
+        e2e_tests::inspector_command()
+            .args([url.as_str(), "--transport", "http", "--callback-url", &callback])
+            .args(method)
+            .env("HOME", home.path())
+            .env("MCP_AUTO_OPEN_ENABLED", "true")
+            .env("MCP_INSPECTOR_SECRET_STORE", "file")
+            .env("BROWSER", &shim)
+            .env("DIRACX_PYTHON", kit.get("DIRACX_PYTHON"))
+            .env("DIRACX_LIB", kit.get("DIRACX_LIB"))
+            .env("DIRACX_ENV_FILE", &env_file)
+            .env("DIRAC_USER", "alice")
+            .output()
+            .unwrap()
+    };
+    let shown = |out: &Output| {
+        format!(
+            "{}\n--- stdout\n{}\n--- stderr\n{}\n--- browser\n{}\n--- server\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&shim_log).unwrap_or_default(),
+            bridge.server.log()
+        )
+    };
+    let out = inspector(&["--method", "tools/list"]);
+    assert!(out.status.success(), "tools/list: {}", shown(&out));
+    let tools: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> =
+        tools["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    assert!(names.contains(&"dirac_search_jobs") && names.len() >= 13, "{names:?}");
+    let out = inspector(&["--method", "tools/call", "--tool-name", "dirac_whoami"]);
+    assert!(out.status.success(), "tools/call: {}", shown(&out));
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["structuredContent"]["username"], "alice", "{}", shown(&out));
+}
