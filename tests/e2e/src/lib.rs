@@ -119,6 +119,15 @@ impl HttpServer {
 
     /// [`HttpServer::start`] of another binary with the same `serve` command (`dirac-mcp`).
     pub fn start_binary(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::try_start_binary(binary, args, env).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`HttpServer::start_binary`], or why the server ended before it listened (its log).
+    pub fn try_start_binary(
+        binary: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self, String> {
         let name = binary.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("server.log");
@@ -163,10 +172,10 @@ impl HttpServer {
                 server.mcp_url = field("mcp");
                 server.metrics_url = field("metrics");
                 server.base_url = format!("http://{}", field("listen"));
-                return server;
+                return Ok(server);
             }
             if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("{name} exited ({status}) before listening:\n{log}");
+                return Err(format!("{name} exited ({status}) before listening:\n{log}"));
             }
             assert!(std::time::Instant::now() < deadline, "{name} did not start:\n{log}");
             std::thread::sleep(std::time::Duration::from_millis(20));

@@ -31,11 +31,14 @@ fn env_file() -> String {
     }
 }
 
-/// A free port of the range DiracX accepts bridge callbacks on.
+/// A free port of the range DiracX accepts bridge callbacks on. Tests run in processes of their
+/// own (nextest), so each starts at a place of its own in the range; a port taken between this
+/// check and the server's start is retried by [`Bridge::start_at`].
 fn bridge_port() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0);
+    let offset = u16::try_from(std::process::id() % 20).unwrap_or(0);
     for _ in 0..20 {
-        let port = 18140 + NEXT.fetch_add(1, Ordering::Relaxed) % 20;
+        let port = 18140 + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % 20;
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
@@ -57,19 +60,41 @@ impl Bridge {
     /// A bridge for the DiracX of `kit` that calls it at `diracx_url` (a relay, say; users still
     /// sign in at DiracX itself).
     fn start_at(kit: &Kit, diracx_url: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
-        let port = bridge_port();
-        Self::replica(kit, diracx_url, port, &format!("http://127.0.0.1:{port}/"), extra, env)
+        Self::start_known_as(kit, diracx_url, None, extra, env)
     }
 
-    /// A server on `port` that clients know as `resource` (replicas share one resource URL).
-    fn replica(
+    /// A server on a port of the range that clients know as `resource` (default: its own URL;
+    /// replicas share one).
+    fn start_known_as(
+        kit: &Kit,
+        diracx_url: &str,
+        resource: Option<&str>,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut last = String::new();
+        for _ in 0..10 {
+            let port = bridge_port();
+            let resource =
+                resource.map_or_else(|| format!("http://127.0.0.1:{port}/"), str::to_owned);
+            match Self::try_replica(kit, diracx_url, port, &resource, extra, env) {
+                Ok(bridge) => return bridge,
+                // Another test took the port after it was found free: take another.
+                Err(log) if log.contains("Address already in use") => last = log,
+                Err(log) => panic!("{log}"),
+            }
+        }
+        panic!("no port of the bridge range could be bound:\n{last}");
+    }
+
+    fn try_replica(
         kit: &Kit,
         diracx_url: &str,
         port: u16,
         resource: &str,
         extra: &[&str],
         env: &[(&str, &str)],
-    ) -> Self {
+    ) -> Result<Self, String> {
         let port = port.to_string();
         let base = format!("http://127.0.0.1:{port}");
         let mut args = vec![
@@ -87,8 +112,8 @@ impl Bridge {
             "admin=testvo/admin",
         ];
         args.extend_from_slice(extra);
-        let server = HttpServer::start_binary(&dirac_mcp_binary(), &args, env);
-        Self { server, base }
+        let server = HttpServer::try_start_binary(&dirac_mcp_binary(), &args, env)?;
+        Ok(Self { server, base })
     }
 
     fn url(&self, site: &str) -> String {
@@ -596,10 +621,9 @@ fn replicas_share_sign_ins() {
     std::fs::write(keys.path(), &key.stdout).unwrap();
     let key_file = keys.path().to_str().unwrap().to_owned();
     let args = ["--token-key-file", key_file.as_str(), "--redis-url", redis.as_str()];
-    let port_a = bridge_port();
-    let resource = format!("http://127.0.0.1:{port_a}/");
-    let a = Bridge::replica(&kit, kit.get("DIRACX_URL"), port_a, &resource, &args, &[]);
-    let b = Bridge::replica(&kit, kit.get("DIRACX_URL"), bridge_port(), &resource, &args, &[]);
+    let a = Bridge::start_at(&kit, kit.get("DIRACX_URL"), &args, &[]);
+    let resource = format!("{}/", a.base);
+    let b = Bridge::start_known_as(&kit, kit.get("DIRACX_URL"), Some(&resource), &args, &[]);
 
     let out = scenario("sign_in", &a.url("testvo"), "alice", "testvo", 7, &[]);
     assert_success(&out, "sign-in through replica A", &a.server);
