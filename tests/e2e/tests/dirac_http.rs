@@ -244,6 +244,13 @@ fn users_sign_in_at_diracx_and_act_as_themselves() {
     assert!(metrics.contains(r#"dirac_mcp_cached_clients{site="admin"}"#), "{metrics}");
     let (status, _, ready) = get(&format!("{}/readyz", bridge.base), None);
     assert_eq!(status, 200, "{ready}");
+    // The landing page names each site, with a client snippet for its URL.
+    let (status, _, landing) = get(&format!("{}/", bridge.base), None);
+    assert_eq!(status, 200);
+    for site in ["testvo", "admin"] {
+        assert!(landing.contains(&format!("{}/site/{site}/", bridge.base)), "{site}: {landing}");
+    }
+    assert!(landing.contains("DiracX (testvo, group admin)"), "{landing}");
 
     let log = bridge.server.log();
     assert!(log.contains("/site/testvo/callback"), "the redirect URI to register is not named");
