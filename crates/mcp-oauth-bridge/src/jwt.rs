@@ -21,7 +21,7 @@ use url::Url;
 pub use jwt_verify::Audience;
 
 use crate::error::ConfigError;
-use crate::tokens::{Identity, TokenRejection, bearer_token, refusal};
+use crate::tokens::{Identity, TokenRejection, bearer_challenge, bearer_token, refusal};
 
 /// The `client_id` of an identity whose token names no client (`azp`, `client_id`).
 pub const JWT_BEARER_CLIENT: &str = "jwt-bearer";
@@ -294,21 +294,9 @@ impl JwtVerifier {
     /// The `WWW-Authenticate` value of a 401 or 403 (RFC 6750): the metadata URL and the
     /// required scopes when configured, and the error when a token was sent.
     pub fn challenge(&self, error: Option<(&str, &str)>) -> String {
-        let mut params = Vec::new();
-        if let Some(url) = &self.resource_metadata {
-            params.push(format!("resource_metadata=\"{url}\""));
-        }
-        if !self.validation.required_scopes.is_empty() {
-            params.push(format!("scope=\"{}\"", self.validation.required_scopes.join(" ")));
-        }
-        if let Some((error, description)) = error {
-            params.push(format!("error=\"{error}\", error_description=\"{description}\""));
-        }
-        if params.is_empty() {
-            "Bearer".to_owned()
-        } else {
-            format!("Bearer {}", params.join(", "))
-        }
+        let scopes = self.validation.required_scopes.join(" ");
+        let scope = (!scopes.is_empty()).then_some(scopes.as_str());
+        bearer_challenge(self.resource_metadata.as_deref(), scope, error)
     }
 
     /// A middleware for servers that accept the issuer's tokens alone:

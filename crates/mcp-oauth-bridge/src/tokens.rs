@@ -190,6 +190,26 @@ pub(crate) fn bearer_token(headers: &http::HeaderMap) -> Option<&str> {
 
 /// The answer to a refused request (`None`: no token was sent), its challenge built by
 /// `challenge` from the error code and description.
+/// A `WWW-Authenticate: Bearer …` value (RFC 6750 §3, RFC 9728 §5.1): where the resource
+/// metadata is, the scope needed, and the error when a token was sent; each when there is one.
+pub(crate) fn bearer_challenge(
+    metadata_url: Option<&str>,
+    scope: Option<&str>,
+    error: Option<(&str, &str)>,
+) -> String {
+    let mut params = Vec::new();
+    if let Some(url) = metadata_url {
+        params.push(format!("resource_metadata=\"{url}\""));
+    }
+    if let Some(scope) = scope {
+        params.push(format!("scope=\"{scope}\""));
+    }
+    if let Some((error, description)) = error {
+        params.push(format!("error=\"{error}\", error_description=\"{description}\""));
+    }
+    if params.is_empty() { "Bearer".to_owned() } else { format!("Bearer {}", params.join(", ")) }
+}
+
 pub(crate) fn refusal(
     rejection: Option<TokenRejection>,
     challenge: impl FnOnce(Option<(&str, &str)>) -> String,
@@ -292,14 +312,7 @@ impl TokenVerifier {
     /// The `WWW-Authenticate` value of a 401 (RFC 6750, RFC 9728 §5.1): where the metadata is,
     /// the scope when scopes are defined, and the error when a token was sent.
     pub fn challenge(&self, error: Option<(&str, &str)>) -> String {
-        let mut value = format!("Bearer resource_metadata=\"{}\"", self.metadata_url);
-        if let Some(scope) = &self.scope {
-            value.push_str(&format!(", scope=\"{scope}\""));
-        }
-        if let Some((error, description)) = error {
-            value.push_str(&format!(", error=\"{error}\", error_description=\"{description}\""));
-        }
-        value
+        bearer_challenge(Some(&self.metadata_url), self.scope.as_deref(), error)
     }
 
     /// A middleware for services that embed the bridge without `mcp-transports`:

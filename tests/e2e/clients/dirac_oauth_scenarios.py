@@ -23,7 +23,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from oauth_scenarios import REDIRECT_URI, Browser, MemoryStorage, hidden_fields, provider
+from oauth_scenarios import REDIRECT_URI, Browser, MemoryStorage, hidden_fields, provider, refresh_by_hand
 from scenario_kit import call, check
 
 
@@ -105,16 +105,7 @@ async def sign_in(url):
         check(client_id.startswith("mcp-dcr."), f"client_id {client_id}")
     tokens = storage.tokens
     check(tokens.refresh_token, "no refresh token issued: DiracX's refresh grant is not used")
-    issuer = url.rstrip("/")
-    async with httpx2.AsyncClient(timeout=60) as web:
-        form = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token, "client_id": client_id}
-        fresh = await web.post(f"{issuer}/token", data=form)
-        check(fresh.status_code == 200, f"refresh: HTTP {fresh.status_code} {fresh.text}")
-        fresh = fresh.json()
-        check(fresh["refresh_token"] != tokens.refresh_token, "refresh token not rotated")
-        check(fresh["access_token"] != tokens.access_token, "access token not renewed")
-        replay = await web.post(f"{issuer}/token", data=form)
-        check(replay.status_code == 400 and replay.json()["error"] == "invalid_grant", f"replayed refresh: {replay.text}")
+    fresh = await refresh_by_hand(url, tokens, client_id)
     # The refreshed token carries DiracX's new access token: tools still run as the user.
     headers = {"Authorization": f"Bearer {fresh['access_token']}"}
     async with create_mcp_http_client(headers=headers) as http:

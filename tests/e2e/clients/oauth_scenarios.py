@@ -131,6 +131,23 @@ def provider(url, storage, browser):
     )
 
 
+async def refresh_by_hand(url, tokens, client_id):
+    """Refreshes at the bridge's token endpoint (the SDK only does it near expiry) and checks that
+    both tokens were renewed and the old refresh token is spent; returns the new tokens."""
+    issuer = url.rstrip("/")
+    async with httpx2.AsyncClient(timeout=60) as web:
+        form = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token, "client_id": client_id}
+        fresh = await web.post(f"{issuer}/token", data=form)
+        check(fresh.status_code == 200, f"refresh: HTTP {fresh.status_code} {fresh.text}")
+        check(fresh.headers.get("cache-control") == "no-store", "token answer may be cached")
+        fresh = fresh.json()
+        check(fresh["refresh_token"] != tokens.refresh_token, "refresh token not rotated")
+        check(fresh["access_token"] != tokens.access_token, "access token not renewed")
+        replay = await web.post(f"{issuer}/token", data=form)
+        check(replay.status_code == 400 and replay.json()["error"] == "invalid_grant", f"replayed refresh: {replay.text}")
+    return fresh
+
+
 async def sign_in_and_use(url):
     """The whole flow, then tools as the signed-in user, then a refresh."""
     storage = MemoryStorage()
@@ -161,17 +178,7 @@ async def sign_in_and_use(url):
         check(client_id.startswith("mcp-dcr."), f"client_id {client_id}")
     tokens = storage.tokens
     check(tokens.refresh_token, "no refresh token issued")
-    # Refresh by hand (the SDK only does it near expiry): rotated, and the old one is spent.
-    issuer = url.rstrip("/")
-    async with httpx2.AsyncClient(timeout=60) as web:
-        form = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token, "client_id": client_id}
-        fresh = await web.post(f"{issuer}/token", data=form)
-        check(fresh.status_code == 200, f"refresh: HTTP {fresh.status_code} {fresh.text}")
-        check(fresh.headers.get("cache-control") == "no-store", "token answer may be cached")
-        fresh = fresh.json()
-        check(fresh["refresh_token"] != tokens.refresh_token, "refresh token not rotated")
-        replay = await web.post(f"{issuer}/token", data=form)
-        check(replay.status_code == 400 and replay.json()["error"] == "invalid_grant", f"replayed refresh: {replay.text}")
+    fresh = await refresh_by_hand(url, tokens, client_id)
     # The refreshed access token works as a plain bearer.
     headers = {"Authorization": f"Bearer {fresh['access_token']}"}
     async with create_mcp_http_client(headers=headers) as http:

@@ -397,3 +397,56 @@ impl Drop for ClientMetadataDocument {
         let _ = self.server.wait();
     }
 }
+
+/// A home directory for the MCP Inspector CLI with a `BROWSER` command that plays the person
+/// (`clients/browser_shim.py`) in the background, as the Inspector waits for its browser.
+#[derive(Debug)]
+pub struct InspectorHome {
+    pub home: tempfile::TempDir,
+    /// The `BROWSER` command.
+    pub browser: PathBuf,
+    log: PathBuf,
+}
+
+impl InspectorHome {
+    pub fn new() -> Self {
+        let home = tempfile::tempdir().unwrap();
+        let browser = home.path().join("browser.sh");
+        let log = home.path().join("browser.log");
+        std::fs::write(
+            &browser,
+            format!(
+                "#!/bin/sh\n\"{}\" \"$1\" > \"{}\" 2>&1 &\n",
+                clients_dir().join("browser_shim.py").display(),
+                log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&browser, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        Self { home, browser, log }
+    }
+
+    /// What the person at the browser did.
+    pub fn browser_log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The Inspector CLI at `url` with this home and browser, its OAuth callback on `callback`.
+    pub fn inspector(&self, url: &str, callback: &str) -> Command {
+        let mut command = inspector_command();
+        command
+            .args([url, "--transport", "http", "--callback-url", callback])
+            .env("HOME", self.home.path())
+            .env("MCP_AUTO_OPEN_ENABLED", "true")
+            .env("MCP_INSPECTOR_SECRET_STORE", "file")
+            .env("BROWSER", &self.browser);
+        command
+    }
+}
+
+impl Default for InspectorHome {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -13,8 +13,8 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU16, Ordering};
 
 use e2e_tests::{
-    ClientMetadataDocument, HttpServer, Relay, assert_no_secrets, assert_success, clients_dir,
-    dirac_mcp_binary, mcp_python, target_dir,
+    ClientMetadataDocument, HttpServer, InspectorHome, Relay, assert_no_secrets, assert_success,
+    clients_dir, dirac_mcp_binary, mcp_python, target_dir,
 };
 use serde_json::{Value, json};
 use test_kit::Kit;
@@ -169,6 +169,19 @@ fn block<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
 }
 
+/// A POST of `form` to a token endpoint, with Basic client credentials when given: the status
+/// and the JSON answer.
+fn token_request(url: &str, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> (u16, Value) {
+    block(async {
+        let mut request = reqwest::Client::new().post(url).form(form);
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, Some(secret));
+        }
+        let response = request.send().await.unwrap();
+        (response.status().as_u16(), response.json::<Value>().await.unwrap())
+    })
+}
+
 /// A GET: status, `WWW-Authenticate`, body.
 fn get(url: &str, bearer: Option<&str>) -> (u16, String, String) {
     block(async {
@@ -217,15 +230,8 @@ fn users_sign_in_at_diracx_and_act_as_themselves() {
         ("refresh_token", alice_tokens["old_refresh_token"].as_str().unwrap()),
         ("client_id", alice_tokens["client_id"].as_str().unwrap()),
     ];
-    let (status, replay) = block(async {
-        let response = reqwest::Client::new()
-            .post(format!("{}/site/testvo/token", bridge.base))
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        (response.status().as_u16(), response.json::<Value>().await.unwrap())
-    });
+    let (status, replay) =
+        token_request(&format!("{}/site/testvo/token", bridge.base), None, &form);
     assert_eq!(status, 400);
     assert_eq!(replay["error"], "invalid_grant");
 
@@ -381,16 +387,11 @@ fn a_machine_client_submits_follows_and_kills_a_job() {
     assert_eq!(result["status"], "Killed", "{stdout}");
 
     let token = |site: &str, id: &str, secret: &str| {
-        block(async {
-            let response = reqwest::Client::new()
-                .post(format!("{}/site/{site}/token", bridge.base))
-                .basic_auth(id, Some(secret))
-                .form(&[("grant_type", "client_credentials")])
-                .send()
-                .await
-                .unwrap();
-            (response.status().as_u16(), response.json::<Value>().await.unwrap())
-        })
+        token_request(
+            &format!("{}/site/{site}/token", bridge.base),
+            Some((id, secret)),
+            &[("grant_type", "client_credentials")],
+        )
     };
     let (status, body) = token("testvo", "ci-bot", "wrong-secret-0123456789abcdef");
     assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "{body}");
@@ -645,17 +646,8 @@ fn replicas_share_sign_ins() {
         ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
         ("client_id", tokens["client_id"].as_str().unwrap()),
     ];
-    let refresh_at = |bridge: &Bridge| {
-        block(async {
-            let response = reqwest::Client::new()
-                .post(format!("{}/site/testvo/token", bridge.base))
-                .form(&form)
-                .send()
-                .await
-                .unwrap();
-            (response.status().as_u16(), response.json::<Value>().await.unwrap())
-        })
-    };
+    let refresh_at =
+        |bridge: &Bridge| token_request(&format!("{}/site/testvo/token", bridge.base), None, &form);
     let (status, body) = refresh_at(&b);
     assert_eq!(status, 200, "refresh at B: {body}");
     let (status, body) = refresh_at(&a);
@@ -705,22 +697,15 @@ fn a_machine_client_signs_in_with_a_private_key_jwt() {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let claims = |aud: &str, sub: &str, jti: &str| json!({"iss": "agent", "sub": sub, "aud": aud, "exp": now + 120, "iat": now, "jti": jti});
     let post = |assertion: &str| {
-        block(async {
-            let response = reqwest::Client::new()
-                .post(&endpoint)
-                .form(&[
-                    ("grant_type", "client_credentials"),
-                    (
-                        "client_assertion_type",
-                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                    ),
-                    ("client_assertion", assertion),
-                ])
-                .send()
-                .await
-                .unwrap();
-            (response.status().as_u16(), response.json::<Value>().await.unwrap())
-        })
+        token_request(
+            &endpoint,
+            None,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                ("client_assertion", assertion),
+            ],
+        )
     };
     let good = assertion(&key, &claims(&endpoint, "agent", "a-1"));
     let (status, body) = post(&good);
@@ -793,31 +778,13 @@ fn diracx_down_at_start_is_a_clear_error() {
 fn inspector_cli_signs_in_at_diracx() {
     let kit = Kit::diracx();
     let bridge = Bridge::start(&[], &[]);
-    let home = tempfile::tempdir().unwrap();
-    let shim = home.path().join("browser.sh");
-    let shim_log = home.path().join("browser.log");
-    // The Inspector waits for its browser command; the person acts in the background meanwhile.
-    std::fs::write(
-        &shim,
-        format!(
-            "#!/bin/sh\n\"{}\" \"$1\" > \"{}\" 2>&1 &\n",
-            clients_dir().join("browser_shim.py").display(),
-            shim_log.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let home = InspectorHome::new();
     let callback = format!("http://127.0.0.1:{}/oauth/callback", e2e_tests::free_port());
     let url = bridge.url("testvo");
     let env_file = Path::new(kit.get("DIRACX_BASE")).join("env");
     let inspector = |method: &[&str]| {
-        e2e_tests::inspector_command()
-            .args([url.as_str(), "--transport", "http", "--callback-url", &callback])
+        home.inspector(&url, &callback)
             .args(method)
-            .env("HOME", home.path())
-            .env("MCP_AUTO_OPEN_ENABLED", "true")
-            .env("MCP_INSPECTOR_SECRET_STORE", "file")
-            .env("BROWSER", &shim)
             .env("DIRACX_PYTHON", kit.get("DIRACX_PYTHON"))
             .env("DIRACX_LIB", kit.get("DIRACX_LIB"))
             .env("DIRACX_ENV_FILE", &env_file)
@@ -831,7 +798,7 @@ fn inspector_cli_signs_in_at_diracx() {
             out.status,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr),
-            std::fs::read_to_string(&shim_log).unwrap_or_default(),
+            home.browser_log(),
             bridge.server.log()
         )
     };

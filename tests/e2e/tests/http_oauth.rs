@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use e2e_tests::{
-    ClientMetadataDocument, HttpServer, Relay, assert_no_secrets, assert_success, browser_env,
-    clients_dir, free_port, inspector_command, mcp_python,
+    ClientMetadataDocument, HttpServer, InspectorHome, Relay, assert_no_secrets, assert_success,
+    browser_env, clients_dir, free_port, mcp_python,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -934,30 +934,12 @@ fn replicas_share_keys_and_redis() {
 #[test]
 fn inspector_cli_signs_in_through_the_browser() {
     let bridge = Bridge::start(&[], &[]);
-    let home = tempfile::tempdir().unwrap();
-    let shim = home.path().join("browser.sh");
-    let shim_log = home.path().join("browser.log");
-    // The Inspector waits for its browser command; the person acts in the background meanwhile.
-    std::fs::write(
-        &shim,
-        format!(
-            "#!/bin/sh\n\"{}\" \"$1\" > \"{}\" 2>&1 &\n",
-            clients_dir().join("browser_shim.py").display(),
-            shim_log.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let home = InspectorHome::new();
     let callback = format!("http://127.0.0.1:{}/oauth/callback", free_port());
     let url = format!("{}/", bridge.site("local"));
     let inspector = |method: &[&str]| {
-        inspector_command()
-            .args([url.as_str(), "--transport", "http", "--callback-url", &callback])
+        home.inspector(&url, &callback)
             .args(method)
-            .env("HOME", home.path())
-            .env("MCP_AUTO_OPEN_ENABLED", "true")
-            .env("MCP_INSPECTOR_SECRET_STORE", "file")
-            .env("BROWSER", &shim)
             .envs(browser_env(&bridge.kit))
             .output()
             .unwrap()
@@ -969,7 +951,7 @@ fn inspector_cli_signs_in_through_the_browser() {
             out.status,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr),
-            std::fs::read_to_string(&shim_log).unwrap_or_default(),
+            home.browser_log(),
             bridge.server.log()
         )
     };

@@ -177,7 +177,7 @@ impl Drop for Server {
     }
 }
 
-/// `GET /healthz` answers 200.
+/// `GET /healthz` answers 200 with "ok".
 pub(crate) fn healthz(port: u16) -> bool {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
@@ -191,7 +191,9 @@ pub(crate) fn healthz(port: u16) -> bool {
     }
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
+    // The body may come chunked (`2\r\nok\r\n0\r\n\r\n`).
     response.starts_with("HTTP/1.1 200")
+        && response.split_once("\r\n\r\n").is_some_and(|(_, body)| body.contains("ok"))
 }
 
 pub(crate) fn median(mut values: Vec<f64>) -> Option<f64> {

@@ -19,8 +19,8 @@
 
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Read as _;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -29,7 +29,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use super::THEIRS_VERSION;
-use super::common::{Loadgen, mark, ms, num, rate};
+use super::common::{Loadgen, healthz, mark, ms, num, rate};
 use crate::{cargo, root, run as run_cmd, target_dir};
 
 #[derive(Args)]
@@ -586,25 +586,6 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// `GET /healthz` answers 200 with "ok".
-fn healthz(port: u16) -> bool {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let request =
-        format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    // The body may come chunked (`2\r\nok\r\n0\r\n\r\n`).
-    response.starts_with("HTTP/1.1 200")
-        && response.split_once("\r\n\r\n").is_some_and(|(_, body)| body.contains("ok"))
 }
 
 fn proc_status_mb(pid: u32, key: &str) -> Option<f64> {
