@@ -21,7 +21,7 @@ use url::Url;
 pub use jwt_verify::Audience;
 
 use crate::error::ConfigError;
-use crate::tokens::{Identity, TokenRejection, bearer_challenge, bearer_token, refusal};
+use crate::tokens::{Identity, TokenRejection, admit, bearer_challenge, bearer_token};
 
 /// The `client_id` of an identity whose token names no client (`azp`, `client_id`).
 pub const JWT_BEARER_CLIENT: &str = "jwt-bearer";
@@ -305,20 +305,14 @@ impl JwtVerifier {
     /// the keys cannot be fetched.
     pub async fn require(
         State(verifier): State<Arc<Self>>,
-        mut request: Request,
+        request: Request,
         next: Next,
     ) -> Response {
         let verdict = match bearer_token(request.headers()) {
             Some(token) => verifier.verify(token).await.map_err(Some),
             None => Err(None),
         };
-        match verdict {
-            Ok(identity) => {
-                request.extensions_mut().insert(identity);
-                next.run(request).await
-            }
-            Err(rejection) => refusal(rejection, |error| verifier.challenge(error)),
-        }
+        admit(request, next, verdict, |error| verifier.challenge(error)).await
     }
 }
 

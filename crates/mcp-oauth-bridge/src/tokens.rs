@@ -210,6 +210,22 @@ pub(crate) fn bearer_challenge(
     if params.is_empty() { "Bearer".to_owned() } else { format!("Bearer {}", params.join(", ")) }
 }
 
+/// The end of a `require` middleware: on with the identity in the request, or the refusal.
+pub(crate) async fn admit(
+    mut request: Request,
+    next: Next,
+    verdict: Result<Identity, Option<TokenRejection>>,
+    challenge: impl FnOnce(Option<(&str, &str)>) -> String,
+) -> Response {
+    match verdict {
+        Ok(identity) => {
+            request.extensions_mut().insert(identity);
+            next.run(request).await
+        }
+        Err(rejection) => refusal(rejection, challenge),
+    }
+}
+
 pub(crate) fn refusal(
     rejection: Option<TokenRejection>,
     challenge: impl FnOnce(Option<(&str, &str)>) -> String,
@@ -317,22 +333,12 @@ impl TokenVerifier {
 
     /// A middleware for services that embed the bridge without `mcp-transports`:
     /// `router.route_layer(axum::middleware::from_fn_with_state(verifier, TokenVerifier::require))`.
-    pub async fn require(
-        State(verifier): State<Self>,
-        mut request: Request,
-        next: Next,
-    ) -> Response {
+    pub async fn require(State(verifier): State<Self>, request: Request, next: Next) -> Response {
         let verdict = match bearer_token(request.headers()) {
             Some(token) => verifier.check(token).await.map_err(Some),
             None => Err(None),
         };
-        match verdict {
-            Ok(identity) => {
-                request.extensions_mut().insert(identity);
-                next.run(request).await
-            }
-            Err(rejection) => refusal(rejection, |error| verifier.challenge(error)),
-        }
+        admit(request, next, verdict, |error| verifier.challenge(error)).await
     }
 }
 
