@@ -509,6 +509,8 @@ pub struct SleepingSessions {
     inner: LocalSessionManager,
     records: Arc<SessionRecords>,
     sleep_after: Duration,
+    /// Checked again on waking: the slow sweep forgets expired sessions only every few seconds.
+    expire_after: Duration,
 }
 
 impl SleepingSessions {
@@ -525,8 +527,12 @@ impl SleepingSessions {
         // Every POST stream starts with a priming event: its id tells whose stream it is.
         inner.session_config.sse_retry =
             inner.session_config.sse_retry.or(Some(Duration::from_secs(3)));
-        let sessions =
-            Arc::new(Self { inner, records: records.clone(), sleep_after: times.sleep_after });
+        let sessions = Arc::new(Self {
+            inner,
+            records: records.clone(),
+            sleep_after: times.sleep_after,
+            expire_after: times.expire_after,
+        });
         tokio::spawn(sweep(Arc::downgrade(&sessions), times, cancel));
         (sessions, records)
     }
@@ -899,7 +905,18 @@ impl SessionManager for SleepingSessions {
     ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
         let deadline = Instant::now() + WAKE_WAIT;
         loop {
-            let phase = self.records.lock().sessions.get(&id).map(|r| r.phase);
+            let phase = {
+                let mut state = self.records.lock();
+                let now = Instant::now();
+                let expired = state.sessions.get(&id).is_some_and(|r| {
+                    r.phase == Phase::Asleep
+                        && now.saturating_duration_since(r.last_seen) >= self.expire_after
+                });
+                if expired {
+                    state.remove_session(&id);
+                }
+                state.sessions.get(&id).map(|r| r.phase)
+            };
             match phase {
                 None => return Ok(RestoreOutcome::NotSupported),
                 Some(Phase::FallingAsleep) if Instant::now() < deadline => {
