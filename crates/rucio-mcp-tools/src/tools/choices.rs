@@ -61,8 +61,8 @@ pub(crate) fn choice(
 pub(crate) fn request_states(name: &str, raw: &str) -> Result<Vec<RequestState>, ToolError> {
     let names: Vec<&str> = RequestState::ALL.iter().map(|s| s.name()).collect();
     let mut states = Vec::new();
-    for item in list_items(raw) {
-        let state = RequestState::parse(item).ok_or_else(|| {
+    for item in request_state_items(raw) {
+        let state = RequestState::parse(&item).ok_or_else(|| {
             ToolError::argument(
                 format!("`{name}`: {item:?} is not a request state; valid states: {}", names.join(", ")),
                 "Give states separated by commas, as names or codes, e.g. `QUEUED,SUBMITTED` or `Q,S`.",
@@ -79,6 +79,25 @@ pub(crate) fn request_states(name: &str, raw: &str) -> Result<Vec<RequestState>,
         ));
     }
     Ok(states)
+}
+
+/// The items of a state list: like [`list_items`], except that the words of a name written with
+/// spaces (`No Sources`, `only tape sources`) stay together, the longest name first.
+fn request_state_items(raw: &str) -> Vec<String> {
+    let mut items = Vec::new();
+    for part in raw.split([',', ';']) {
+        let words: Vec<&str> = part.split_whitespace().collect();
+        let mut at = 0;
+        while at < words.len() {
+            let longest = (1..=3.min(words.len() - at))
+                .rev()
+                .find(|&n| n == 1 || RequestState::parse(&words[at..at + n].join(" ")).is_some())
+                .unwrap_or(1);
+            items.push(words[at..at + longest].join(" "));
+            at += longest;
+        }
+    }
+    items
 }
 
 fn normalized(text: &str) -> String {
@@ -122,6 +141,16 @@ mod tests {
                 RequestState::Submitted,
                 RequestState::NoSources,
                 RequestState::Failed
+            ]
+        );
+        let spaced = request_states("s", "No Sources, only tape sources DONE  q").unwrap();
+        assert_eq!(
+            spaced,
+            [
+                RequestState::NoSources,
+                RequestState::OnlyTapeSources,
+                RequestState::Done,
+                RequestState::Queued
             ]
         );
         let err = request_states("request_states", "QUEUED,DONEISH").unwrap_err();
