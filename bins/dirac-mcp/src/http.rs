@@ -87,9 +87,7 @@ async fn serve_bridge(args: &ServeArgs, registry: Registry) -> Result<(), String
         }
     }
     let machine_clients = match &args.machine_clients {
-        Some(path) => {
-            dirac_mcp_hosting::machine::load(path, &client, &settings.url, &args.client_id)?
-        }
+        Some(path) => dirac_mcp_hosting::machine::load(path, &client, &sites, &args.client_id)?,
         None => Vec::new(),
     };
     let bridge = &http.bridge;

@@ -61,12 +61,13 @@ impl MachineIdentity for RobotLogin {
 }
 
 /// The machine clients of `path` (a JSON list of `{client_id, client_secret_file | jwks_file,
-/// diracx_credentials, site?}`), each for the site it names, refreshing at `diracx` with
-/// `client_id` (the server's OAuth client at DiracX).
+/// diracx_credentials, site?}`), each for the site it names, its robot login refreshed at that
+/// site's DiracX with `diracx_client_id` (the server's OAuth client at DiracX). A client for every
+/// site needs all of `sites` on one DiracX: a login belongs to one instance.
 pub fn load(
     path: &Path,
     http: &HttpClient,
-    diracx: &Url,
+    sites: &[crate::DiracSite],
     diracx_client_id: &str,
 ) -> Result<Vec<(Option<String>, MachineClient)>, String> {
     let what = |e: &dyn std::fmt::Display| format!("--machine-clients {}: {e}", path.display());
@@ -116,9 +117,10 @@ pub fn load(
                 entry.diracx_credentials.display()
             )));
         }
+        let diracx = robot_diracx(&entry, sites).map_err(|e| what(&e))?;
         let file = CredentialsFile::new(&entry.diracx_credentials);
-        let tokens = FileTokenSource::new(file, http.clone(), diracx.clone())
-            .with_client_id(diracx_client_id);
+        let tokens =
+            FileTokenSource::new(file, http.clone(), diracx).with_client_id(diracx_client_id);
         clients.push((
             entry.site,
             MachineClient {
@@ -129,4 +131,64 @@ pub fn load(
         ));
     }
     Ok(clients)
+}
+
+/// The DiracX a robot login of `entry` belongs to: its site's, or the one all sites share.
+fn robot_diracx(entry: &Entry, sites: &[crate::DiracSite]) -> Result<Url, String> {
+    let id = &entry.client_id;
+    if let Some(name) = &entry.site {
+        return sites
+            .iter()
+            .find(|s| &s.name == name)
+            .map(|s| s.diracx_url.clone())
+            .ok_or_else(|| format!("client {id} is for site {name}, which is not served"));
+    }
+    let mut urls = sites.iter().map(|s| &s.diracx_url);
+    let first = urls.next().ok_or_else(|| format!("client {id}: no site is served"))?;
+    if urls.any(|u| u != first) {
+        return Err(format!(
+            "client {id} names no site, but the sites are on different DiracX instances; \
+             give it a `site` (one robot login belongs to one instance)"
+        ));
+    }
+    Ok(first.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::DiracSite;
+
+    fn entry(site: Option<&str>) -> Entry {
+        Entry {
+            client_id: "robot".into(),
+            client_secret_file: None,
+            jwks_file: None,
+            diracx_credentials: PathBuf::from("robot.json"),
+            site: site.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_robot_login_is_refreshed_at_its_sites_diracx() {
+        let default = Url::parse("https://diracx.example/").unwrap();
+        let one = [
+            DiracSite::parse("lhcb", &default).unwrap(),
+            DiracSite::parse("gridpp=gridpp/gridpp_user", &default).unwrap(),
+        ];
+        assert_eq!(robot_diracx(&entry(None), &one).unwrap(), default);
+        let two = [
+            DiracSite::parse("lhcb", &default).unwrap(),
+            DiracSite::parse("other=dteam@https://other.example/", &default).unwrap(),
+        ];
+        assert_eq!(
+            robot_diracx(&entry(Some("other")), &two).unwrap().as_str(),
+            "https://other.example/"
+        );
+        assert_eq!(robot_diracx(&entry(Some("lhcb")), &two).unwrap(), default);
+        assert!(robot_diracx(&entry(None), &two).unwrap_err().contains("give it a `site`"));
+        assert!(robot_diracx(&entry(Some("nope")), &two).unwrap_err().contains("not served"));
+    }
 }
