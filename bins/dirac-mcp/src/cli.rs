@@ -29,8 +29,8 @@ pub(crate) enum Command {
     /// Sign in to DiracX in your browser (the device flow) and keep the login where `dirac`
     /// keeps it, so both share it
     Login(LoginArgs),
-    /// Forget the login (delete the credentials file)
-    Logout(DiracxArgs),
+    /// Forget the login: revoke its refresh token at DiracX and delete the credentials file
+    Logout(LogoutArgs),
     /// Check that DiracX answers, and who you are there
     Whoami(DiracxArgs),
 }
@@ -109,6 +109,15 @@ pub(crate) struct LoginArgs {
     #[arg(long = "property", value_name = "PROPERTY")]
     pub(crate) properties: Vec<String>,
     /// The OAuth client id of the DiracX command line
+    #[arg(long, default_value = "myDIRACClientID", env = "DIRACX_CLIENT_ID")]
+    pub(crate) client_id: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LogoutArgs {
+    #[command(flatten)]
+    pub(crate) diracx: DiracxArgs,
+    /// The OAuth client id the login was made with (its refresh token is revoked for it)
     #[arg(long, default_value = "myDIRACClientID", env = "DIRACX_CLIENT_ID")]
     pub(crate) client_id: String,
 }

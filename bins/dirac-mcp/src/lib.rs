@@ -22,7 +22,7 @@ use diracx_client::oidc::{DeviceLogin, DiracMetadata, Discovery, login_scope};
 use diracx_client::{ClientOptions, DiracxClient, jwt};
 use mcp_cli::Transport;
 
-use crate::cli::{Cli, Command, DiracxArgs, LoginArgs, ServeArgs};
+use crate::cli::{Cli, Command, DiracxArgs, LoginArgs, LogoutArgs, ServeArgs};
 
 const PROGRAM: &str = "dirac-mcp";
 
@@ -226,19 +226,18 @@ async fn login(args: LoginArgs) -> Result<(), String> {
     Ok(())
 }
 
-async fn logout(args: DiracxArgs) -> Result<(), String> {
-    let connection = Connection::new(&args)?;
+async fn logout(args: LogoutArgs) -> Result<(), String> {
+    let connection = Connection::new(&args.diracx)?;
     let path = connection.settings.file.path();
     // Revoke the refresh token first, as `dirac logout` does; the file goes whatever happens.
     if let Ok(Some(refresh_token)) = connection.settings.file.read().await.map(|c| c.refresh_token)
     {
         let revoked = match Discovery::fetch(&connection.http, &connection.settings.url).await {
             Ok(discovery) => {
-                let client_id = diracx_client::oidc::DEFAULT_CLIENT_ID;
                 diracx_client::oidc::revoke(
                     &connection.http,
                     &discovery.revocation_endpoint,
-                    client_id,
+                    &args.client_id,
                     &refresh_token,
                 )
                 .await

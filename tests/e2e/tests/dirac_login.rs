@@ -85,3 +85,74 @@ fn local_input_files_travel_in_an_input_sandbox() {
     let dir = tempfile::tempdir().unwrap();
     scenario("input_files", &binary("debug/dirac-mcp"), &alice_login(dir.path()));
 }
+
+/// `dirac-mcp login` (the device flow, its link on stderr, the kit's IdP playing the person),
+/// `whoami` and `logout` (refresh token revoked, file removed), as a user without `dirac` runs them.
+#[test]
+fn login_whoami_and_logout_on_the_command_line() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::{Command, Stdio};
+
+    let kit = Kit::diracx();
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("credentials.json");
+    let server = binary("debug/dirac-mcp");
+    let command = |sub: &str| {
+        let mut command = Command::new(&server);
+        command
+            .arg(sub)
+            .args(["--diracx-url", kit.get("DIRACX_URL"), "--credentials-path"])
+            .arg(&credentials)
+            .env_remove("DIRACX_CLIENT_ID");
+        command
+    };
+
+    let mut login = command("login").stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    let stderr = BufReader::new(login.stderr.take().unwrap());
+    let mut said = Vec::new();
+    let mut browsed = false;
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        if !browsed && line.trim_start().starts_with("http") {
+            let url = line.trim();
+            assert!(url.contains("user_code="), "the device page with its code: {url}");
+            let browse = Command::new(kit.get("DIRACX_PYTHON"))
+                .arg(Path::new(kit.get("DIRACX_LIB")).join("login.py"))
+                .args(["--env", &env_file(), "browse", url, "--user", "alice"])
+                .output()
+                .unwrap();
+            assert!(
+                browse.status.success(),
+                "login.py: {}",
+                String::from_utf8_lossy(&browse.stderr)
+            );
+            browsed = true;
+        }
+        said.push(line);
+    }
+    let said = said.join("\n");
+    assert!(login.wait().unwrap().success(), "{said}");
+    assert!(browsed, "login printed a link: {said}");
+    assert!(said.contains("Signed in as alice"), "{said}");
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&credentials).unwrap()).unwrap();
+    assert!(file["access_token"].is_string() && file["refresh_token"].is_string(), "CLI format");
+
+    let whoami = command("whoami").output().unwrap();
+    let out = String::from_utf8_lossy(&whoami.stdout);
+    assert!(whoami.status.success() && out.contains("signed in as alice"), "{out}");
+
+    let logout = command("logout").output().unwrap();
+    let err = String::from_utf8_lossy(&logout.stderr);
+    assert!(logout.status.success(), "{err}");
+    assert!(err.contains("Revoked the refresh token") && err.contains("Signed out"), "{err}");
+    assert!(!credentials.exists());
+    for secret in ["access_token", "refresh_token"] {
+        let value = file[secret].as_str().unwrap();
+        assert!(!said.contains(value) && !err.contains(value), "no {secret} on the terminal");
+    }
+
+    let whoami = command("whoami").output().unwrap();
+    let out = String::from_utf8_lossy(&whoami.stdout);
+    assert!(out.contains("not signed in"), "{out}");
+}
