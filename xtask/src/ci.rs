@@ -25,6 +25,23 @@ pub(crate) fn run_ci() -> Result<(), String> {
             "warnings",
         ]),
     )?;
+    // Alone, the embedding host resolves the bridge's features by itself: without Redis and the
+    // polling login (in the workspace build, other crates switch them on).
+    step(
+        "embedding host without the bridge's optional features",
+        Command::new(&cargo).args([
+            "clippy",
+            "--package",
+            "embedded-diracx",
+            "--package",
+            "mcp-oauth-bridge",
+            "--no-default-features",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
     // Build the tests before starting servers, so a compile error costs no server start.
     step(
         "build",
