@@ -3,12 +3,10 @@
 //! Keycloak, INDIGO IAM, ...) plugs into the bridge through [`OidcUpstream`].
 //!
 //! `openidconnect` runs with its default features off (they pull a second reqwest and ring); its
-//! requests go through `Http`, a small adapter over the bridge's reqwest client that never
+//! requests go through `outbound_http::OAuthHttp` over the bridge's reqwest client, which never
 //! follows redirects, has timeouts and caps response bodies.
 
 use std::borrow::Cow;
-use std::future::Future;
-use std::pin::Pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -17,10 +15,13 @@ use openidconnect::core::{
     CoreResponseType, CoreTokenResponse,
 };
 use openidconnect::{
-    AccessToken, AccessTokenHash, AsyncHttpClient, AuthenticationFlow, AuthorizationCode, ClientId,
-    ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, HttpRequest,
-    HttpResponse, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
-    RefreshToken, RequestTokenError, Scope, TokenResponse,
+    AccessToken, AccessTokenHash, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret,
+    CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope,
+    TokenResponse,
+};
+use outbound_http::{
+    HttpError, MAX_BODY, OAuthHttp as Http, describe as request_error, quote, read_limited,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -31,10 +32,6 @@ use crate::upstream::{LoginStart, Progress, Upstream, UpstreamFuture, UpstreamGr
 
 /// How long discovery (metadata and keys) may take in all.
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(20);
-/// The largest response body accepted from the provider.
-const MAX_BODY: usize = 1 << 20;
-/// The longest text of the provider's quoted in an error.
-const MAX_QUOTED: usize = 200;
 
 /// How to reach an OpenID provider.
 #[derive(Clone, Debug)]
@@ -122,7 +119,7 @@ impl OidcUpstream {
         if !matches!(config.issuer.scheme(), "https" | "http") || !config.issuer.has_host() {
             return Err(invalid("must be an http(s) URL".into()));
         }
-        let http = Http::new()?;
+        let http = http()?;
         let metadata =
             tokio::time::timeout(DISCOVERY_TIMEOUT, fetch_metadata(&http, &config.issuer))
                 .await
@@ -340,7 +337,7 @@ impl OidcUpstream {
         };
         let response = self
             .http
-            .client
+            .client()
             .get(url.clone())
             .bearer_auth(access_token.secret())
             .header(http::header::ACCEPT, "application/json")
@@ -360,7 +357,7 @@ impl OidcUpstream {
                 )));
             }
         }
-        let body = read_body(response)
+        let body = read_limited(response, MAX_BODY)
             .await
             .map_err(|e| UpstreamError::Unavailable(format!("userinfo: {e}")))?;
         let info: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
@@ -490,7 +487,7 @@ fn eddsa_name(alg: &mut serde_json::Value) {
 /// A JSON document from the provider (2xx only, size-capped, no redirects).
 async fn get_json(http: &Http, url: &str) -> Result<serde_json::Value, String> {
     let response = http
-        .client
+        .client()
         .get(url)
         .header(http::header::ACCEPT, "application/json")
         .send()
@@ -500,7 +497,7 @@ async fn get_json(http: &Http, url: &str) -> Result<serde_json::Value, String> {
     if !status.is_success() {
         return Err(format!("HTTP {status} from {url}"));
     }
-    let body = read_body(response).await.map_err(|e| e.to_string())?;
+    let body = read_limited(response, MAX_BODY).await.map_err(|e| e.to_string())?;
     serde_json::from_slice(&body).map_err(|_| format!("{url} did not answer with JSON"))
 }
 
@@ -532,14 +529,13 @@ fn claim_text(claims: &serde_json::Value, name: &str) -> Option<String> {
     }
 }
 
-/// The provider's text, shortened and without control characters, for a message.
-fn quote(text: &str) -> String {
-    let mut out: String =
-        text.chars().filter(|c| !c.is_control()).take(MAX_QUOTED).collect::<String>();
-    if text.chars().count() > MAX_QUOTED {
-        out.push('…');
-    }
-    out
+/// The provider's HTTP client: the bridge's reqwest client with redirects off.
+fn http() -> Result<Http, ConfigError> {
+    let client = crate::http_client::builder()?
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| ConfigError::Invalid(format!("cannot build the HTTP client: {e}")))?;
+    Ok(Http::new(client))
 }
 
 fn token_error(
@@ -572,90 +568,6 @@ fn token_error(
             "{provider} failed the token request: {}",
             quote(&text)
         )),
-    }
-}
-
-/// A failed request, described without its URL (which may carry parameters).
-fn request_error(e: &reqwest::Error) -> String {
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else {
-        "request failed"
-    };
-    let mut source = std::error::Error::source(e);
-    let mut root = None;
-    while let Some(s) = source {
-        root = Some(s.to_string());
-        source = s.source();
-    }
-    match root {
-        Some(root) => format!("{what}: {}", quote(&root)),
-        None => what.to_owned(),
-    }
-}
-
-async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, HttpError> {
-    if response.content_length().is_some_and(|n| n > MAX_BODY as u64) {
-        return Err(HttpError("the response is too large".into()));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| HttpError(request_error(&e)))? {
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(HttpError("the response is too large".into()));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// A failed HTTP exchange with the provider (no URL, no body: nothing secret).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct HttpError(String);
-
-/// `openidconnect`'s HTTP client: the bridge's reqwest client, redirects off.
-#[derive(Clone, Debug)]
-struct Http {
-    client: reqwest::Client,
-}
-
-impl Http {
-    fn new() -> Result<Self, ConfigError> {
-        let client = crate::http_client::builder()?
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ConfigError::Invalid(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self { client })
-    }
-}
-
-impl<'c> AsyncHttpClient<'c> for Http {
-    type Error = HttpError;
-    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, HttpError>> + Send + 'c>>;
-
-    fn call(&'c self, request: HttpRequest) -> Self::Future {
-        Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            let url = Url::parse(&parts.uri.to_string())
-                .map_err(|_| HttpError("invalid request URL".into()))?;
-            let response = self
-                .client
-                .request(parts.method, url)
-                .headers(parts.headers)
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| HttpError(request_error(&e)))?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let body = read_body(response).await?;
-            let mut out = http::Response::new(body);
-            *out.status_mut() = status;
-            *out.headers_mut() = headers;
-            Ok(out)
-        })
     }
 }
 
@@ -720,7 +632,7 @@ mod tests {
             extra_auth_params: vec![("audience".into(), "dirac".into())],
             refresh,
         };
-        OidcUpstream::from_metadata(config, metadata.set_jwks(jwks), Http::new().unwrap()).unwrap()
+        OidcUpstream::from_metadata(config, metadata.set_jwks(jwks), http().unwrap()).unwrap()
     }
 
     fn id_token(nonce: &str, access_token: &AccessToken) -> CoreIdToken {
