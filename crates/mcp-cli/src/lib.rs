@@ -43,12 +43,7 @@ pub enum LogFormat {
 pub fn init_logging(level: LogLevel, format: LogFormat) {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
-    let level = match level {
-        LogLevel::Debug => tracing::Level::DEBUG,
-        LogLevel::Info => tracing::Level::INFO,
-        LogLevel::Warning => tracing::Level::WARN,
-        LogLevel::Error => tracing::Level::ERROR,
-    };
+    let level = tracing_level(level);
     // A static target filter, not EnvFilter: no regex compiled on the start-up path.
     let filter = tracing_subscriber::filter::Targets::new()
         .with_default(level)
@@ -58,6 +53,29 @@ pub fn init_logging(level: LogLevel, format: LogFormat) {
     match format {
         LogFormat::Text => registry.with(lines).init(),
         LogFormat::Json => registry.with(lines.json()).init(),
+    }
+}
+
+/// Logs to stderr like [`init_logging`], but only `crates` (the program's own) at `level`; the
+/// libraries under them say warnings and errors only, even when debugging.
+pub fn init_logging_of(level: LogLevel, crates: &[&str]) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let level = tracing_level(level);
+    let filter = crates.iter().fold(
+        tracing_subscriber::filter::Targets::new().with_default(tracing::Level::WARN.min(level)),
+        |filter, name| filter.with_target(*name, level),
+    );
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false);
+    tracing_subscriber::registry().with(filter).with(lines).init();
+}
+
+fn tracing_level(level: LogLevel) -> tracing::Level {
+    match level {
+        LogLevel::Debug => tracing::Level::DEBUG,
+        LogLevel::Info => tracing::Level::INFO,
+        LogLevel::Warning => tracing::Level::WARN,
+        LogLevel::Error => tracing::Level::ERROR,
     }
 }
 

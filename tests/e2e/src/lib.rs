@@ -3,6 +3,7 @@
 //! the binary and the clients that `cargo xtask clients` installs; the tests are in `tests/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support: failing loudly is the point
 
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::Ordering;
@@ -16,21 +17,24 @@ pub fn target_dir() -> PathBuf {
 
 /// The `rucio-mcp` binary, built by cargo for this test run.
 pub fn rucio_mcp_binary() -> PathBuf {
-    let path = target_dir().join("debug/rucio-mcp");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build -p rucio-mcp` (cargo xtask ci does)",
-        path.display()
-    );
-    path
+    workspace_binary("rucio-mcp")
 }
 
 /// The `dirac-mcp` binary, built by cargo for this test run.
 pub fn dirac_mcp_binary() -> PathBuf {
-    let path = target_dir().join("debug/dirac-mcp");
+    workspace_binary("dirac-mcp")
+}
+
+/// The `mcp-auth-proxy` binary, built by cargo for this test run.
+pub fn auth_proxy_binary() -> PathBuf {
+    workspace_binary("mcp-auth-proxy")
+}
+
+fn workspace_binary(name: &str) -> PathBuf {
+    let path = target_dir().join("debug").join(name);
     assert!(
         path.exists(),
-        "{} is missing: run `cargo build -p dirac-mcp` (cargo xtask ci does)",
+        "{} is missing: run `cargo build -p {name}` (cargo xtask ci does)",
         path.display()
     );
     path
@@ -448,5 +452,86 @@ impl InspectorHome {
 impl Default for InspectorHome {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A rucio.cfg in `dir` for an x509 robot (the root account's certificate) at `url` (Rucio's
+/// TLS port, or a relay in front of it).
+pub fn robot_cfg(kit: &test_kit::Kit, dir: &Path, url: &str) -> String {
+    let cfg = dir.join("robot.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[client]\nrucio_host = {url}\nauth_host = {url}\nauth_type = x509\naccount = root\n\
+             client_cert = {cert}\nclient_key = {key}\nca_cert = {ca}\nrequest_retries = 0\n\
+             auth_token_file_path = {tok}\n",
+            cert = kit.get("RUCIO_X509_CERT"),
+            key = kit.get("RUCIO_X509_KEY"),
+            ca = kit.get("RUCIO_CA_CERT"),
+            tok = dir.join("token").display()
+        ),
+    )
+    .unwrap();
+    cfg.to_str().unwrap().to_owned()
+}
+
+/// A Python client scenario that talks with the test over its stdin and stdout, for steps that
+/// must happen while its MCP session is open.
+#[derive(Debug)]
+pub struct InteractiveClient {
+    child: std::process::Child,
+    to_client: std::process::ChildStdin,
+    from_client: BufReader<std::process::ChildStdout>,
+    transcript: String,
+}
+
+impl InteractiveClient {
+    /// Starts the client script `script` with `args` and `env`.
+    pub fn start(script: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(mcp_python())
+            .arg(clients_dir().join(script))
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let to_client = child.stdin.take().unwrap();
+        let from_client = BufReader::new(child.stdout.take().unwrap());
+        Self { child, to_client, from_client, transcript: String::new() }
+    }
+
+    /// Reads the client's output up to the line `marker`.
+    pub fn wait_for(&mut self, marker: &str) {
+        loop {
+            let mut line = String::new();
+            let read = self.from_client.read_line(&mut line).unwrap();
+            assert!(read > 0, "the client ended before `{marker}`:\n{}", self.transcript);
+            self.transcript.push_str(&line);
+            if line.trim() == marker {
+                return;
+            }
+        }
+    }
+
+    pub fn go_on(&mut self) {
+        writeln!(self.to_client, "go").unwrap();
+    }
+
+    /// Waits for the client to end and asserts it succeeded.
+    pub fn finish(mut self, what: &str, server: &HttpServer) {
+        let mut rest = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut self.from_client, &mut rest);
+        let out = self.child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{what} failed ({}):\n{}{}\n--- stderr\n{}\n--- server log\n{}",
+            out.status,
+            self.transcript,
+            String::from_utf8_lossy(&rest),
+            String::from_utf8_lossy(&out.stderr),
+            server.log()
+        );
     }
 }

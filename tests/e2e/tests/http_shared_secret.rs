@@ -11,31 +11,14 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use e2e_tests::{HttpServer, Relay, assert_success, clients_dir, inspector_command, mcp_python};
+use e2e_tests::{
+    HttpServer, InteractiveClient, Relay, assert_success, clients_dir, inspector_command,
+    mcp_python, robot_cfg,
+};
 use serde_json::{Value, json};
 use test_kit::Kit;
 
 const SECRET: &str = "e2e-shared-secret-4f9c2a7d1b";
-
-/// An x509 robot (the root account's certificate) at Rucio's TLS port, through `relay`.
-fn robot_cfg(kit: &Kit, dir: &std::path::Path, relay: &Relay) -> String {
-    let url = format!("https://{}", relay.addr);
-    let cfg = dir.join("robot.cfg");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[client]\nrucio_host = {url}\nauth_host = {url}\nauth_type = x509\naccount = root\n\
-             client_cert = {cert}\nclient_key = {key}\nca_cert = {ca}\nrequest_retries = 0\n\
-             auth_token_file_path = {tok}\n",
-            cert = kit.get("RUCIO_X509_CERT"),
-            key = kit.get("RUCIO_X509_KEY"),
-            ca = kit.get("RUCIO_CA_CERT"),
-            tok = dir.join("token").display()
-        ),
-    )
-    .unwrap();
-    cfg.to_str().unwrap().to_owned()
-}
 
 fn tls_relay(kit: &Kit) -> Relay {
     let tls = kit.get("RUCIO_TLS_URL");
@@ -47,7 +30,7 @@ fn robot_server(extra: &[&str]) -> (Kit, Relay, HttpServer, tempfile::TempDir) {
     let kit = Kit::load();
     let dir = tempfile::tempdir().unwrap();
     let relay = tls_relay(&kit);
-    let cfg = robot_cfg(&kit, dir.path(), &relay);
+    let cfg = robot_cfg(&kit, dir.path(), &format!("https://{}", relay.addr));
     let mut args = vec!["--rucio-cfg", cfg.as_str(), "--site", "robot"];
     args.extend_from_slice(extra);
     let server = HttpServer::start(&args, &[("RUCIO_MCP_SHARED_SECRET", SECRET)]);
@@ -298,65 +281,6 @@ fn post_20_mb(server: &HttpServer) -> u16 {
     status_line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
-/// A Python client scenario that talks with the test over its stdin and stdout, for steps that
-/// must happen while its MCP session is open.
-struct InteractiveClient {
-    child: std::process::Child,
-    to_client: std::process::ChildStdin,
-    from_client: BufReader<std::process::ChildStdout>,
-    transcript: String,
-}
-
-impl InteractiveClient {
-    fn start(scenario: &str, url: &str) -> Self {
-        let mut child = Command::new(mcp_python())
-            .arg(clients_dir().join("http_scenarios.py"))
-            .args([scenario, url])
-            .env("MCP_BEARER", SECRET)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let to_client = child.stdin.take().unwrap();
-        let from_client = BufReader::new(child.stdout.take().unwrap());
-        Self { child, to_client, from_client, transcript: String::new() }
-    }
-
-    /// Reads the client's output up to the line `marker`.
-    fn wait_for(&mut self, marker: &str) {
-        loop {
-            let mut line = String::new();
-            let read = self.from_client.read_line(&mut line).unwrap();
-            assert!(read > 0, "the client ended before `{marker}`:\n{}", self.transcript);
-            self.transcript.push_str(&line);
-            if line.trim() == marker {
-                return;
-            }
-        }
-    }
-
-    fn go_on(&mut self) {
-        writeln!(self.to_client, "go").unwrap();
-    }
-
-    /// Waits for the client to end and asserts it succeeded.
-    fn finish(mut self, what: &str, server: &HttpServer) {
-        let mut rest = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut self.from_client, &mut rest);
-        let out = self.child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{what} failed ({}):\n{}{}\n--- stderr\n{}\n--- server log\n{}",
-            out.status,
-            self.transcript,
-            String::from_utf8_lossy(&rest),
-            String::from_utf8_lossy(&out.stderr),
-            server.log()
-        );
-    }
-}
-
 #[test]
 fn rucio_outage_mid_session_gives_tool_errors_and_not_ready_then_recovers() {
     let (_kit, relay, server, _dir) = robot_server(&[]);
@@ -365,7 +289,11 @@ fn rucio_outage_mid_session_gives_tool_errors_and_not_ready_then_recovers() {
     assert_eq!(http("GET", &ready, &[], None).0, 200, "ready at start");
 
     // One MCP session across the outage: the script waits for our word between its phases.
-    let mut client = InteractiveClient::start("outage", &server.mcp_url);
+    let mut client = InteractiveClient::start(
+        "http_scenarios.py",
+        &["outage", &server.mcp_url],
+        &[("MCP_BEARER", SECRET)],
+    );
     client.wait_for("phase: up");
     relay.go_down();
     let (status, _, body) = http("GET", &ready, &[], None);
@@ -385,7 +313,11 @@ fn sigterm_during_a_slow_call_lets_it_finish_then_exits_0() {
     let (_kit, relay, mut server, _dir) = robot_server(&[]);
     // Every new connection to Rucio now takes 3 s: the robot's first call (login + whoami) is slow.
     relay.set_delay(Duration::from_secs(3));
-    let mut client = InteractiveClient::start("slow_call", &server.mcp_url);
+    let mut client = InteractiveClient::start(
+        "http_scenarios.py",
+        &["slow_call", &server.mcp_url],
+        &[("MCP_BEARER", SECRET)],
+    );
     client.wait_for("calling");
     // The call is on its way; let it reach the server, then ask the server to stop.
     std::thread::sleep(Duration::from_millis(800));
@@ -462,7 +394,7 @@ fn the_secret_can_come_from_a_file_and_the_command_line_gets_a_warning() {
     let kit = Kit::load();
     let dir = tempfile::tempdir().unwrap();
     let relay = tls_relay(&kit);
-    let cfg = robot_cfg(&kit, dir.path(), &relay);
+    let cfg = robot_cfg(&kit, dir.path(), &format!("https://{}", relay.addr));
     let file = dir.path().join("secret");
     std::fs::write(&file, format!("{SECRET}\n")).unwrap();
     let server = HttpServer::start(
