@@ -73,7 +73,19 @@ def main():
     status, location, page = fetch(waiting + "?wait=1")
     if status not in (302, 303) or not location:
         sys.exit(f"after sign-in: HTTP {status}: {page[:300]}")
-    # The client's redirect URI: its callback server takes the code from here.
+    # The client's redirect URI: its callback server takes the code from here. TAMPER=state first
+    # delivers the answer with another state (a forged callback), TAMPER=iss only with another
+    # issuer (a mix-up): a client must refuse both.
+    tamper = os.environ.get("TAMPER")
+    if tamper in ("state", "iss"):
+        parts = urllib.parse.urlsplit(location)
+        query = dict(urllib.parse.parse_qsl(parts.query))
+        query[tamper] = "https://evil.example" if tamper == "iss" else "forged-state"
+        forged = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+        status, _, page = fetch(forged)
+        print(f"delivered a tampered {tamper} (HTTP {status}): {re.sub(r'<[^>]+>', ' ', page)[:300]}")
+        if tamper == "iss":
+            return
     status, _, _ = fetch(location)
     print(f"delivered the authorization response (HTTP {status})")
 

@@ -65,6 +65,15 @@ async def scenario_forward(session, init):
     check(len(tools) == len(their_tools), f"{len(tools)} tools after the new session")
 
 
+async def scenario_signed_in(session, init):
+    """A person signed in through the proxy (or its cache): calls run as them."""
+    tools = (await session.list_tools()).tools
+    check(len(tools) > 0, "no tools")
+    result, text = await call(session, "rucio_whoami")
+    check(not result.is_error, f"whoami failed: {text}")
+    check(result.structured_content["account"] == os.environ["EXPECT_ACCOUNT"], f"{result.structured_content}")
+
+
 async def refused():
     """The remote refuses or cannot be reached: initialize fails with an error that says why."""
     async with stdio_client(proxy_params()) as (read, write):

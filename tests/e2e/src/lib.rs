@@ -535,3 +535,19 @@ impl InteractiveClient {
         );
     }
 }
+
+/// A rucio.cfg for Rucio's OIDC login at `url` (the real Rucio, or a relay or stand-in).
+pub fn oidc_cfg(kit: &test_kit::Kit, dir: &Path, name: &str, url: &str) -> String {
+    let path = dir.join(format!("{name}.cfg"));
+    std::fs::write(
+        &path,
+        format!(
+            "[client]\nrucio_host = {url}\nauth_host = {url}\nauth_type = oidc\noidc_scope = {scope}\n\
+             oidc_audience = {aud}\nrequest_retries = 0\n",
+            scope = kit.get("OIDC_SCOPE"),
+            aud = kit.get("OIDC_AUDIENCE"),
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}

@@ -7,10 +7,11 @@
 use std::path::Path;
 
 use e2e_tests::{
-    HttpServer, InteractiveClient, auth_proxy_binary, free_port, inspector_command, robot_cfg,
+    HttpServer, InspectorHome, InteractiveClient, assert_no_secrets, auth_proxy_binary,
+    browser_env, clients_dir, free_port, inspector_command, mcp_python, oidc_cfg, robot_cfg,
     run_python_scenario,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 use test_kit::Kit;
 
 const SECRET: &str = "e2e-proxy-secret-8d2f6b1c93";
@@ -138,4 +139,155 @@ fn inspector_cli_lists_and_calls_tools_through_the_proxy() {
     let whoami = run(&["--method", "tools/call", "--tool-name", "rucio_whoami"]);
     assert_eq!(whoami["isError"], false, "{whoami:#}");
     assert_eq!(whoami["structuredContent"]["account"], "root", "{whoami:#}");
+}
+
+/// rucio-mcp in OIDC bridge mode (an MCP server with an OAuth flow of its own: RFC 9728
+/// discovery from the 401, dynamic registration, PKCE, `iss`, `resource`) for the kit's Rucio.
+fn oauth_remote(kit: &Kit, dir: &Path) -> (HttpServer, String) {
+    let port = free_port().to_string();
+    let site = format!("local={}", oidc_cfg(kit, dir, "local", kit.get("RUCIO_URL")));
+    let resource = format!("http://127.0.0.1:{port}/");
+    let server =
+        HttpServer::start(&["--port", &port, "--resource-url", &resource, "--site", &site], &[]);
+    (server, format!("{resource}site/local/"))
+}
+
+/// Runs a scenario of `proxy_scenarios.py` through the proxy at `url`: success and all it printed
+/// (the proxy's stderr included).
+fn through_proxy(
+    scenario: &str,
+    url: &str,
+    env: &[(&str, String)],
+    extra: &[&str],
+) -> (bool, String) {
+    let mut args = vec![scenario.to_owned(), "--".to_owned()];
+    args.push(auth_proxy_binary().display().to_string());
+    args.push(url.to_owned());
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = std::process::Command::new(mcp_python())
+        .arg(clients_dir().join("proxy_scenarios.py"))
+        .args(&args)
+        .envs(env)
+        .output()
+        .unwrap();
+    let all =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success() && all.contains(&format!("scenario {scenario}: ok")), all)
+}
+
+/// What the scripted person and the proxy need: the kit's login, the cache, the `BROWSER`.
+fn person_env(kit: &Kit, home: &InspectorHome, cache: &Path) -> Vec<(&'static str, String)> {
+    let mut env = browser_env(kit);
+    env.extend([
+        ("EXPECT_ACCOUNT", kit.get("OIDC_LOGIN_ACCOUNT").to_owned()),
+        ("MCP_AUTH_PROXY_CACHE_DIR", cache.display().to_string()),
+        ("BROWSER", home.browser.display().to_string()),
+    ]);
+    env
+}
+
+/// The person signs in through the proxy at a remote with an OAuth flow of its own, with a
+/// `BROWSER` that plays the person; the tokens land in a private cache that the next start uses
+/// without a browser, and `--logout` forgets them.
+#[test]
+fn a_person_signs_in_through_the_proxy_and_the_next_start_needs_no_browser() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let kit = Kit::load();
+    let dir = tempfile::tempdir().unwrap();
+    let (server, url) = oauth_remote(&kit, dir.path());
+    let home = InspectorHome::new();
+    let cache = dir.path().join("cache");
+    let env = person_env(&kit, &home, &cache);
+    let shown = |all: &str| {
+        format!("{all}\n--- browser\n{}\n--- remote\n{}", home.browser_log(), server.log())
+    };
+
+    let (ok, first) = through_proxy("signed_in", &url, &env, &["--debug"]);
+    assert!(ok, "{}", shown(&first));
+    assert!(home.browser_log().contains("delivered the authorization response"), "no sign-in?");
+    let tokens: Vec<_> = std::fs::read_dir(cache.join("tokens")).unwrap().flatten().collect();
+    assert_eq!(tokens.len(), 1, "one cache entry per (issuer, client, resource)");
+    let file = tokens[0].path();
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777, 0o700);
+    let entry: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let access = entry["access_token"].as_str().unwrap().to_owned();
+    let refresh = entry["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(entry["resource"], url.as_str(), "the RFC 8707 resource is the remote's");
+    assert_no_secrets(&first, &[&access, &refresh]);
+
+    // A second start uses the cache: a browser that fails proves none is needed.
+    let mut no_browser = env.clone();
+    no_browser.retain(|(k, _)| *k != "BROWSER");
+    no_browser.push(("BROWSER", "/bin/false".to_owned()));
+    let (ok, second) = through_proxy("signed_in", &url, &no_browser, &[]);
+    assert!(ok && !second.contains("sign in at"), "{}", shown(&second));
+
+    // About to expire: refreshed before the first request; refused (revoked, say): refreshed
+    // after the 401. Either way no browser, and the cache holds the new tokens.
+    let edit = |change: &dyn Fn(&mut Value)| {
+        let mut entry: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        change(&mut entry);
+        std::fs::write(&file, serde_json::to_vec(&entry).unwrap()).unwrap();
+        entry
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let before = edit(&|e| e["expires_at"] = json!(now.as_secs() + 5));
+    let (ok, third) = through_proxy("signed_in", &url, &no_browser, &[]);
+    let after = edit(&|_| {});
+    assert!(ok && third.contains("refreshed"), "{}", shown(&third));
+    assert_ne!(after["access_token"], before["access_token"], "a new access token");
+    let before = edit(&|e| e["access_token"] = json!("not-a-token-any-more"));
+    let (ok, fourth) = through_proxy("signed_in", &url, &no_browser, &[]);
+    let after = edit(&|_| {});
+    assert!(
+        ok && fourth.contains("refreshed") && !fourth.contains("sign in at"),
+        "{}",
+        shown(&fourth)
+    );
+    assert_ne!(after["refresh_token"], before["refresh_token"], "the rotated refresh token kept");
+
+    let logout = std::process::Command::new(auth_proxy_binary())
+        .args([url.as_str(), "--logout"])
+        .env("MCP_AUTH_PROXY_CACHE_DIR", &cache)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&logout.stderr);
+    assert!(logout.status.success() && said.contains("forgot 1 sign-in"), "{said}");
+    assert_eq!(std::fs::read_dir(cache.join("tokens")).unwrap().count(), 0);
+    assert_no_secrets(&server.log(), &[&access, &refresh]);
+}
+
+/// A forged callback (another `state`) gets a failure page and the real sign-in still finishes; an
+/// answer naming another issuer (RFC 9207 mix-up) ends the sign-in before any code is exchanged.
+#[test]
+fn a_tampered_state_or_issuer_is_refused() {
+    let kit = Kit::load();
+    let dir = tempfile::tempdir().unwrap();
+    let (server, url) = oauth_remote(&kit, dir.path());
+
+    let home = InspectorHome::new();
+    let mut env = person_env(&kit, &home, &dir.path().join("state"));
+    env.push(("TAMPER", "state".to_owned()));
+    let (ok, all) = through_proxy("signed_in", &url, &env, &[]);
+    let browser = home.browser_log();
+    assert!(ok, "{all}\n--- browser\n{browser}\n--- remote\n{}", server.log());
+    assert!(
+        browser.contains("tampered state (HTTP 400)") && browser.contains("does not belong"),
+        "{browser}"
+    );
+
+    let home = InspectorHome::new();
+    let mut env = person_env(&kit, &home, &dir.path().join("iss"));
+    env.extend([("TAMPER", "iss".to_owned()), ("EXPECT_ERROR", "mix-up".to_owned())]);
+    let (ok, all) = through_proxy("refused", &url, &env, &[]);
+    let browser = home.browser_log();
+    assert!(ok, "{all}\n--- browser\n{browser}\n--- remote\n{}", server.log());
+    assert!(
+        browser.contains("tampered iss (HTTP 400)") && browser.contains("Sign-in failed"),
+        "{browser}"
+    );
+    assert!(!dir.path().join("iss/tokens").exists(), "nothing was kept");
 }

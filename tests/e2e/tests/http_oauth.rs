@@ -8,14 +8,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use base64::Engine as _;
 use e2e_tests::{
     ClientMetadataDocument, HttpServer, InspectorHome, Relay, assert_no_secrets, assert_success,
-    browser_env, clients_dir, free_port, mcp_python,
+    browser_env, clients_dir, free_port, mcp_python, oidc_cfg,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -25,22 +25,6 @@ const REDIRECT: &str = "http://127.0.0.1:33418/callback";
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
-}
-
-/// A rucio.cfg for Rucio's OIDC login at `url` (the real Rucio, or a relay or stand-in).
-fn oidc_cfg(kit: &Kit, dir: &Path, name: &str, url: &str) -> String {
-    let path = dir.join(format!("{name}.cfg"));
-    std::fs::write(
-        &path,
-        format!(
-            "[client]\nrucio_host = {url}\nauth_host = {url}\nauth_type = oidc\noidc_scope = {scope}\n\
-             oidc_audience = {aud}\nrequest_retries = 0\n",
-            scope = kit.get("OIDC_SCOPE"),
-            aud = kit.get("OIDC_AUDIENCE"),
-        ),
-    )
-    .unwrap();
-    path.display().to_string()
 }
 
 /// A bridge-mode server with sites `local` (the real Rucio through a relay) and `other`.
