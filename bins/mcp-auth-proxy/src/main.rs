@@ -28,7 +28,7 @@ const PROGRAM: &str = "mcp-auth-proxy";
 #[derive(Debug, Parser)]
 #[command(name = PROGRAM, version, after_help = EXAMPLES)]
 struct Cli {
-    /// The remote MCP endpoint, e.g. https://mcp.example.org/mcp
+    /// The remote MCP endpoint, e.g. `https://mcp.example.org/mcp`
     #[arg(value_name = "URL", env = "MCP_BACKEND_URL")]
     url: Url,
     /// The authorization server to sign in at [default: the one the remote names]

@@ -150,8 +150,6 @@ struct Session {
     initialize: Option<Value>,
     /// Counts sessions opened, so concurrent 404s open only one new session.
     generation: u64,
-    /// Whether the client finished the handshake (`notifications/initialized` sent).
-    initialized: bool,
 }
 
 #[derive(Debug)]
@@ -184,8 +182,17 @@ impl Remote {
         let _ = self.out.send(Bytes::from(message.to_string()));
     }
 
+    /// Passes a message on as the remote wrote it, unless it spans lines (pretty-printed JSON, a
+    /// multi-line SSE `data`): stdio frames messages by lines, so that one is written compact.
     fn emit_raw(&self, message: Bytes) {
-        let _ = self.out.send(message);
+        if !message.iter().any(|b| matches!(b, b'\n' | b'\r')) {
+            let _ = self.out.send(message);
+            return;
+        }
+        match serde_json::from_slice::<Value>(&message) {
+            Ok(value) => self.emit(&value),
+            Err(_) => tracing::warn!("ignoring a message of the remote that is not JSON"),
+        }
     }
 
     async fn read_input<R: AsyncRead + Unpin>(
@@ -388,17 +395,13 @@ impl Remote {
         self.session(|s| {
             s.id = id;
             s.protocol_version = None;
-            s.initialized = false;
             s.generation += 1;
         });
     }
 
     /// The client finished the handshake: the standalone stream may open.
     fn handshake_done(self: &Arc<Self>) {
-        let generation = self.session(|s| {
-            s.initialized = true;
-            s.generation
-        });
+        let generation = self.session(|s| s.generation);
         tokio::spawn(self.clone().listen(generation));
     }
 
@@ -580,6 +583,13 @@ impl Remote {
             };
             match response {
                 Ok(response) if response.status() == StatusCode::METHOD_NOT_ALLOWED => return,
+                // Without a session id there is no session to lose: the remote has no stream.
+                Ok(response)
+                    if response.status() == StatusCode::NOT_FOUND
+                        && self.session(|s| s.id.is_none()) =>
+                {
+                    return;
+                }
                 Ok(response) if response.status() == StatusCode::NOT_FOUND => {
                     // Gone while the client was quiet: open the next one now, so that what the
                     // remote sends on its own keeps arriving.

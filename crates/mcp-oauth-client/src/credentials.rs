@@ -263,8 +263,9 @@ impl OAuthCredentials {
             .entry
             .as_ref()
             .is_some_and(|e| e.remaining().is_some_and(|left| left < REFRESH_BEFORE));
-        if expiring {
-            self.refresh(&mut state).await?;
+        // The authorization server away: the token may still do for a while.
+        if expiring && let Err(e) = self.refresh(&mut state).await {
+            tracing::warn!("{e}; using the access token while it lasts");
         }
         Ok(state.entry.as_ref().map(|e| e.access_token.clone()))
     }
