@@ -11,7 +11,8 @@
 //! summary. The server is stopped whatever happens. A failed check, or a suite that does not
 //! finish, fails the command; each failing scenario is run once more on its own to show its
 //! checks. The checks of every scenario are kept under `target/conformance/` (one `checks.json`
-//! per scenario), warnings included.
+//! per scenario), warnings included. Then the suite's client scenarios, played by
+//! `mcp-auth-proxy` (`conformance_client`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -42,7 +43,8 @@ pub(crate) fn run_conformance() -> Result<(), String> {
     let server = Server::start(&target_dir().join("debug/conformance-server"))?;
     let outcome = run_suite(&node, &suite, &server.url, &target_dir().join("conformance"));
     drop(server); // stops it
-    outcome
+    outcome?;
+    crate::conformance_client::run_client_scenarios()
 }
 
 /// The suite under `prefix`, installed unless the marker of this version is there; returns its CLI.

@@ -9,6 +9,7 @@ mod ci;
 mod clients;
 mod conformance;
 mod conformance_auth;
+mod conformance_client;
 mod diracx;
 mod redis;
 mod rucio;
@@ -56,8 +57,9 @@ enum Cmd {
     /// bridge), and dirac-mcp beside dirac-agentic's (dirac) and in bridge mode (dirac-http)
     Bench(Box<bench::BenchArgs>),
     /// Run every server scenario of the MCP conformance suite against its fixture server
-    /// (tests/conformance), and its authorization-server scenarios against rucio-mcp's OAuth
-    /// bridge (starts the local Rucio for them if it is not running, and stops it afterwards)
+    /// (tests/conformance), its client scenarios (OAuth among them) played by mcp-auth-proxy, and
+    /// its authorization-server scenarios against rucio-mcp's OAuth bridge (starts the local Rucio
+    /// for them if it is not running, and stops it afterwards)
     Conformance,
 }
 

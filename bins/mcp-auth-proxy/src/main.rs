@@ -38,6 +38,10 @@ struct Cli {
     /// URL) [default: register with the server]
     #[arg(long, value_name = "ID", env = "OIDC_CLIENT_ID")]
     oidc_client_id: Option<String>,
+    /// This proxy's client metadata document (an https URL you publish): its client id at
+    /// authorization servers that accept such documents, instead of registering
+    #[arg(long, value_name = "URL", env = "OIDC_CLIENT_METADATA_URL")]
+    oidc_client_metadata_url: Option<Url>,
     /// The client's secret, for a confidential client (better in the environment or `.env`)
     #[arg(long, value_name = "SECRET", env = "OIDC_CLIENT_SECRET", hide_env_values = true)]
     oidc_client_secret: Option<String>,
@@ -173,11 +177,17 @@ fn oauth_settings(cli: &Cli) -> Result<OAuthSettings, String> {
             .map(str::to_owned)
             .collect()
     });
+    if let Some(url) = cli.oidc_client_metadata_url.as_ref().filter(|u| u.scheme() != "https") {
+        return Err(format!(
+            "--oidc-client-metadata-url {url}: a client metadata document is an https URL"
+        ));
+    }
     Ok(OAuthSettings {
         backend: cli.url.clone(),
         issuer: cli.oidc_issuer_url.as_ref().map(|u| u.as_str().trim_end_matches('/').to_owned()),
         client_id: cli.oidc_client_id.clone(),
         client_secret: cli.oidc_client_secret.clone().map(SecretString::from),
+        client_metadata_url: cli.oidc_client_metadata_url.as_ref().map(|u| u.to_string()),
         scopes,
         redirect: cli.oidc_redirect_url.clone(),
         mode,

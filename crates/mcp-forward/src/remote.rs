@@ -583,21 +583,10 @@ impl Remote {
             };
             match response {
                 Ok(response) if response.status() == StatusCode::METHOD_NOT_ALLOWED => return,
-                // Without a session id there is no session to lose: the remote has no stream.
-                Ok(response)
-                    if response.status() == StatusCode::NOT_FOUND
-                        && self.session(|s| s.id.is_none()) =>
-                {
-                    return;
-                }
-                Ok(response) if response.status() == StatusCode::NOT_FOUND => {
-                    // Gone while the client was quiet: open the next one now, so that what the
-                    // remote sends on its own keeps arriving.
-                    if let Err(e) = self.reopen(generation).await {
-                        tracing::warn!("{e}");
-                    }
-                    return;
-                }
+                // The session is gone, or the remote offers no stream (some say 404 for that):
+                // the next request finds out which, and opens a new session if it must. Opening
+                // one from here could loop with a remote of the second kind.
+                Ok(response) if response.status() == StatusCode::NOT_FOUND => return,
                 Ok(response)
                     if matches!(
                         response.status(),

@@ -45,6 +45,9 @@ pub struct OAuthSettings {
     pub issuer: Option<String>,
     /// A client id given to the user (or a client metadata document URL); none: register.
     pub client_id: Option<String>,
+    /// This client's metadata document (an https URL): its client id at servers that support
+    /// client id metadata documents, instead of registering.
+    pub client_metadata_url: Option<String>,
     pub client_secret: Option<SecretString>,
     /// Scopes to ask for; none: what the remote and its server say.
     pub scopes: Option<Vec<String>>,
@@ -204,7 +207,12 @@ impl OAuthCredentials {
                 (login::with_device(&self.oauth, request, &identity).await?, identity)
             }
             LoginMode::Browser | LoginMode::Link => {
-                let fixed = self.static_identity();
+                let fixed = self.static_identity().or_else(|| {
+                    let url = settings.client_metadata_url.clone()?;
+                    server
+                        .client_id_metadata_document_supported
+                        .then_some(ClientIdentity { id: url, secret: None })
+                });
                 let server = &server;
                 login::in_browser(&self.oauth, request, &settings.redirect, |redirect| async move {
                     match fixed {
@@ -281,7 +289,13 @@ impl OAuthCredentials {
         if state.renewed_at.is_some_and(|at| at.elapsed() < JUST_RENEWED) && !step_up {
             return Ok(true);
         }
-        if state.signed_in_at.is_some_and(|at| at.elapsed() < LOGIN_LOOP) {
+        // A step-up to scopes the token lacks is progress, not a loop.
+        let new_scopes = step_up
+            && challenge.as_ref().and_then(|c| c.scope.as_deref()).is_some_and(|wanted| {
+                let held = state.entry.as_ref().map(|e| e.scopes.as_slice()).unwrap_or_default();
+                wanted.split_whitespace().any(|s| !held.iter().any(|h| h == s))
+            });
+        if !new_scopes && state.signed_in_at.is_some_and(|at| at.elapsed() < LOGIN_LOOP) {
             return Err(OAuthError::Login(format!(
                 "the remote refuses the token it was just given (HTTP {}); check the issuer, the client and the scopes",
                 refusal.status.as_u16()

@@ -113,9 +113,10 @@ async fn discover_inner(
     match resource_metadata {
         Ok(Some(meta)) => {
             if let Some(named) = meta.resource.as_deref() {
-                if trim(named) != trim(backend.as_str()) {
+                if !covers(named, backend) {
                     return Err(OAuthError::Discovery(format!(
-                        "the protected-resource metadata is for {named}, not for {backend}; refusing it"
+                        "the protected-resource metadata is for {}, which is not {backend} nor above it; refusing it",
+                        outbound_http::quote(named)
                     )));
                 }
                 resource = named.to_owned();
@@ -134,13 +135,62 @@ async fn discover_inner(
     let issuer = match (configured_issuer, named_issuer) {
         (Some(issuer), _) => issuer.to_owned(),
         (None, Some(issuer)) => issuer,
-        (None, None) => {
+        // MCP 2025-03-26: no resource metadata; the server's origin is its authorization server.
+        (None, None) => return legacy(http, backend, resource, scopes).await,
+    };
+    let server = server_metadata(http, &issuer).await?;
+    Ok(Discovered { resource, server, scopes })
+}
+
+/// The authorization server of a 2025-03-26 server: its origin's RFC 8414 metadata, else the
+/// default endpoints `/authorize`, `/token` and `/register` there.
+async fn legacy(
+    http: &reqwest::Client,
+    backend: &Url,
+    resource: String,
+    scopes: Vec<String>,
+) -> Result<Discovered, OAuthError> {
+    let origin = origin(backend);
+    let url = Url::parse(&origin)
+        .map_err(|_| OAuthError::Discovery(format!("{backend} has no origin to sign in at")))?;
+    let server = match fetch_json::<ServerMetadata>(
+        http,
+        &well_known(&url, "oauth-authorization-server", false)[0],
+    )
+    .await
+    {
+        // 2025-03-26 asks for no issuer equality: one of the same origin is the server's own.
+        Ok(Some(meta)) => {
+            let same_origin =
+                Url::parse(&meta.issuer).is_ok_and(|issuer| issuer.origin() == url.origin());
+            let issuer = if same_origin { meta.issuer.clone() } else { origin.clone() };
+            checked(meta, &issuer, &url)?
+        }
+        Ok(None) => {
+            tracing::info!(
+                "{backend} names no authorization server; using the default endpoints of {origin}"
+            );
+            ServerMetadata {
+                issuer: origin.clone(),
+                authorization_endpoint: Some(format!("{origin}/authorize")),
+                token_endpoint: format!("{origin}/token"),
+                registration_endpoint: Some(format!("{origin}/register")),
+                device_authorization_endpoint: None,
+                revocation_endpoint: None,
+                scopes_supported: Vec::new(),
+                grant_types_supported: Vec::new(),
+                code_challenge_methods_supported: Vec::new(),
+                token_endpoint_auth_methods_supported: Vec::new(),
+                authorization_response_iss_parameter_supported: false,
+                client_id_metadata_document_supported: false,
+            }
+        }
+        Err(e) => {
             return Err(OAuthError::Discovery(format!(
-                "{backend} names no authorization server (no RFC 9728 metadata); give one with --oidc-issuer-url"
+                "{backend} names no authorization server (no RFC 9728 metadata) and {origin} has none: {e}; give one with --oidc-issuer-url"
             )));
         }
     };
-    let server = server_metadata(http, &issuer).await?;
     Ok(Discovered { resource, server, scopes })
 }
 
@@ -193,36 +243,45 @@ pub async fn server_metadata(
     }
     for candidate in &candidates {
         let Some(meta) = fetch_json::<ServerMetadata>(http, candidate).await? else { continue };
-        if trim(&meta.issuer) != trim(issuer) {
-            return Err(OAuthError::Discovery(format!(
-                "{candidate} describes the issuer {}, not {issuer}; refusing it (a mix-up or a misconfigured server)",
-                outbound_http::quote(&meta.issuer)
-            )));
-        }
-        for endpoint in [meta.authorization_endpoint.as_deref(), Some(&meta.token_endpoint)]
-            .into_iter()
-            .flatten()
-        {
-            let ok = Url::parse(endpoint).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
-            if !ok {
-                return Err(OAuthError::Discovery(format!(
-                    "{candidate} names an endpoint that is not an http(s) URL"
-                )));
-            }
-        }
-        if !meta.code_challenge_methods_supported.is_empty()
-            && !meta.code_challenge_methods_supported.iter().any(|m| m == "S256")
-        {
-            return Err(OAuthError::Discovery(format!(
-                "{issuer} does not support PKCE with S256, which the proxy requires"
-            )));
-        }
-        return Ok(meta);
+        return checked(meta, issuer, candidate);
     }
     Err(OAuthError::Discovery(format!(
         "{issuer} publishes no authorization server metadata (tried {})",
         candidates.iter().map(Url::as_str).collect::<Vec<_>>().join(", ")
     )))
+}
+
+/// An authorization server's metadata from `candidate`, if it is for `issuer`, names http(s)
+/// endpoints and allows PKCE with S256.
+fn checked(
+    meta: ServerMetadata,
+    issuer: &str,
+    candidate: &Url,
+) -> Result<ServerMetadata, OAuthError> {
+    if trim(&meta.issuer) != trim(issuer) {
+        return Err(OAuthError::Discovery(format!(
+            "{candidate} describes the issuer {}, not {issuer}; refusing it (a mix-up or a misconfigured server)",
+            outbound_http::quote(&meta.issuer)
+        )));
+    }
+    for endpoint in
+        [meta.authorization_endpoint.as_deref(), Some(&meta.token_endpoint)].into_iter().flatten()
+    {
+        let ok = Url::parse(endpoint).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
+        if !ok {
+            return Err(OAuthError::Discovery(format!(
+                "{candidate} names an endpoint that is not an http(s) URL"
+            )));
+        }
+    }
+    if !meta.code_challenge_methods_supported.is_empty()
+        && !meta.code_challenge_methods_supported.iter().any(|m| m == "S256")
+    {
+        return Err(OAuthError::Discovery(format!(
+            "{issuer} does not support PKCE with S256, which the proxy requires"
+        )));
+    }
+    Ok(meta)
 }
 
 /// `origin/.well-known/NAME/path` (RFC 8414 §3.1 path insertion), then, when `also_root`,
@@ -276,6 +335,18 @@ pub fn origin(url: &Url) -> String {
     url.origin().ascii_serialization()
 }
 
+/// Whether the resource `named` is the MCP URL or one above it (same origin, a path prefix at
+/// a segment boundary): a server may name its origin as the resource of all its endpoints.
+fn covers(named: &str, backend: &Url) -> bool {
+    let Ok(named) = Url::parse(named) else { return false };
+    if named.origin() != backend.origin() || named.query().is_some() {
+        return false;
+    }
+    let above = named.path().trim_end_matches('/');
+    let path = backend.path().trim_end_matches('/');
+    path == above || path.strip_prefix(above).is_some_and(|rest| rest.starts_with('/'))
+}
+
 fn trim(url: &str) -> &str {
     url.trim_end_matches('/')
 }
@@ -283,6 +354,29 @@ fn trim(url: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resource_covers_its_own_url_and_those_below_it() {
+        let mcp = Url::parse("https://mcp.example/site/atlas/").unwrap_or_else(|_| unreachable!());
+        for named in [
+            "https://mcp.example/site/atlas/",
+            "https://mcp.example/site/atlas",
+            "https://mcp.example",
+            "https://mcp.example/site",
+        ] {
+            assert!(covers(named, &mcp), "{named}");
+        }
+        for named in [
+            "https://mcp.example/site/atl",
+            "https://other.example/",
+            "http://mcp.example/",
+            "https://mcp.example/site/atlas/x",
+            "https://mcp.example/?a=b",
+            "not a url",
+        ] {
+            assert!(!covers(named, &mcp), "{named}");
+        }
+    }
 
     #[test]
     fn well_known_urls_insert_the_path() {
