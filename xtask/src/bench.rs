@@ -17,6 +17,8 @@
 //! - `dirac-http`: our `dirac-mcp` in OIDC bridge mode on the local DiracX: full login, search
 //!   under load beside DiracX's REST API, the DiracX token check; see [`dirac_http`]. Figures in
 //!   `target/bench/dirac-http.json`.
+//! - `proxy`: `mcp-auth-proxy` beside `mcp-remote` 0.15.1, both forwarding stdio to `rucio-mcp`
+//!   (shared secret); see [`proxy`]. Figures in `target/bench/proxy.json`.
 //!
 //! Either way the figures land on stdout as a markdown table, the servers' stderr in
 //! `target/bench/logs/`.
@@ -26,6 +28,7 @@ mod common;
 mod dirac;
 mod dirac_http;
 mod http;
+mod proxy;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -54,6 +57,9 @@ pub(crate) enum Suite {
     /// many sessions beside DiracX's REST API (throughput, the MCP layer's CPU share), the
     /// DiracX token check micro-bench
     DiracHttp,
+    /// mcp-auth-proxy beside mcp-remote 0.15.1, both forwarding stdio to rucio-mcp (shared
+    /// secret) on the local Rucio: spawn → tools/list, added latency per call, peak RSS
+    Proxy,
 }
 
 #[derive(Args)]
@@ -61,10 +67,10 @@ pub(crate) struct BenchArgs {
     /// What to measure
     #[arg(value_enum, default_value = "stdio")]
     pub(crate) suite: Suite,
-    /// stdio, dirac: fresh server starts timed for spawn → tools/list
+    /// stdio, dirac, proxy: fresh server starts timed for spawn → tools/list
     #[arg(long, default_value_t = 20)]
     runs: u32,
-    /// stdio, dirac: sequential calls of each timed tool (and REST calls) in one session
+    /// stdio, dirac, proxy: sequential calls of each timed tool (and REST calls) in one session
     #[arg(long, default_value_t = 200)]
     calls: u32,
     #[command(flatten)]
@@ -84,6 +90,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
         Suite::Bridge => bridge::run(&args.bridge),
         Suite::Dirac => dirac::run(&args.dirac, args.runs, args.calls),
         Suite::DiracHttp => dirac_http::run(&args.dirac_http),
+        Suite::Proxy => proxy::run(args.runs, args.calls),
     }
 }
 

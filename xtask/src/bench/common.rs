@@ -116,6 +116,28 @@ impl Server {
         port: u16,
         log: &Path,
     ) -> Result<Self, String> {
+        Self::start_inner(who, argv, port, log, None)
+    }
+
+    /// [`Server::start`] in shared-secret mode, the secret in the environment (not on the
+    /// command line).
+    pub(crate) fn start_with_secret(
+        who: &'static str,
+        argv: &[String],
+        port: u16,
+        log: &Path,
+        secret: &str,
+    ) -> Result<Self, String> {
+        Self::start_inner(who, argv, port, log, Some(secret))
+    }
+
+    fn start_inner(
+        who: &'static str,
+        argv: &[String],
+        port: u16,
+        log: &Path,
+        secret: Option<&str>,
+    ) -> Result<Self, String> {
         let (program, args) = argv.split_first().ok_or("empty command")?;
         let file =
             File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
@@ -126,6 +148,9 @@ impl Server {
             if key_s.starts_with("RUCIO_") || key_s == "X509_USER_PROXY" {
                 cmd.env_remove(&key);
             }
+        }
+        if let Some(secret) = secret {
+            cmd.env("RUCIO_MCP_SHARED_SECRET", secret);
         }
         let child = cmd.spawn().map_err(|e| format!("cannot start {program}: {e}"))?;
         let mut server = Self { who, child, log: log.to_owned() };

@@ -251,7 +251,7 @@ fn rel(path: &Path) -> String {
         .map_or_else(|_| path.display().to_string(), |p| p.display().to_string())
 }
 
-fn random_secret() -> Result<String, String> {
+pub(super) fn random_secret() -> Result<String, String> {
     let mut bytes = [0u8; 16];
     File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
