@@ -26,5 +26,5 @@ mod register;
 pub use cache::TokenCache;
 pub use challenge::Challenge;
 pub use credentials::{LoginMode, OAuthCredentials, OAuthSettings};
-pub use discovery::{ServerMetadata, discover};
+pub use discovery::{Discovered, ServerMetadata, discover};
 pub use error::OAuthError;

@@ -248,6 +248,18 @@ fn a_person_signs_in_through_the_proxy_and_the_next_start_needs_no_browser() {
         shown(&fourth)
     );
     assert_ne!(after["refresh_token"], before["refresh_token"], "the rotated refresh token kept");
+    // Both refused: a new sign-in in the browser, and the dead entry replaced.
+    edit(&|e| {
+        e["access_token"] = json!("not-a-token-any-more");
+        e["refresh_token"] = json!("not-a-refresh-token-either");
+    });
+    let (ok, fifth) = through_proxy("signed_in", &url, &env, &[]);
+    assert!(ok && fifth.contains("sign in at"), "the person signs in again: {}", shown(&fifth));
+    let tokens: Vec<_> = std::fs::read_dir(cache.join("tokens")).unwrap().flatten().collect();
+    assert_eq!(tokens.len(), 1, "the dead entry was replaced");
+    let file = tokens[0].path();
+    let entry: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_ne!(entry["refresh_token"], "not-a-refresh-token-either");
 
     let logout = std::process::Command::new(auth_proxy_binary())
         .args([url.as_str(), "--logout"])
