@@ -117,6 +117,13 @@ fn main() -> ExitCode {
         LogLevel::Info
     };
     mcp_cli::init_logging_of(level, &["mcp_forward", "mcp_oauth_client", "mcp_auth_proxy"]);
+    // Not from the environment or `.env` (dotenvy put those there): from the command line.
+    if cli.oidc_client_secret.is_some() && std::env::var_os("OIDC_CLIENT_SECRET").is_none() {
+        tracing::warn!(
+            "--oidc-client-secret on the command line is visible to other users of this machine; \
+             set OIDC_CLIENT_SECRET in the environment or in .env instead"
+        );
+    }
     if !cli.no_banner && !cli.silent && !cli.logout {
         #[allow(clippy::print_stderr)]
         {
