@@ -154,7 +154,7 @@ pub(crate) async fn with_device(
     identity: &ClientIdentity,
 ) -> Result<Tokens, OAuthError> {
     let client = oauth::client(request.server, identity, None)?;
-    oauth::device_login(http, &client, request.resource, request.scopes, |uri, code, complete| {
+    oauth::device_login(http, &client, identity, request.resource, request.scopes, |uri, code, complete| {
         #[allow(clippy::print_stderr)]
         {
             match complete {

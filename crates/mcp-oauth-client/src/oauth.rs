@@ -7,7 +7,7 @@ use oauth2::basic::{BasicClient, BasicTokenResponse};
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, DeviceAuthorizationUrl,
     EndpointMaybeSet, EndpointNotSet, EndpointSet, PkceCodeVerifier, RedirectUrl, RefreshToken,
-    RevocationUrl, Scope, StandardDeviceAuthorizationResponse, StandardErrorResponse,
+    RevocationUrl, StandardDeviceAuthorizationResponse, StandardErrorResponse,
     StandardRevocableToken, TokenResponse as _, TokenUrl,
 };
 use outbound_http::{HttpError, OAuthHttp};
@@ -146,19 +146,12 @@ pub(crate) async fn refresh(
 pub(crate) async fn device_login(
     http: &OAuthHttp,
     client: &OAuthClient,
+    identity: &ClientIdentity,
     resource: &str,
     scopes: &[String],
     show: impl FnOnce(&str, &str, Option<&str>),
 ) -> Result<Tokens, TokenFailure> {
-    let request = client.exchange_device_code().map_err(|_| {
-        TokenFailure::Refused("the authorization server offers no device flow".into())
-    })?;
-    let details: StandardDeviceAuthorizationResponse = request
-        .add_scopes(scopes.iter().cloned().map(Scope::new))
-        .add_extra_param("resource", resource)
-        .request_async(http)
-        .await
-        .map_err(failure)?;
+    let details = device_authorization(http, client, identity, resource, scopes).await?;
     show(
         details.verification_uri().as_str(),
         details.user_code().secret(),
@@ -172,6 +165,69 @@ pub(crate) async fn device_login(
         .await
         .map_err(failure)?;
     Ok(tokens(&response, None, scopes))
+}
+
+/// The device authorization request (RFC 8628 §3.1). Its parameters go in the form body, as the
+/// RFC has them, and in the query too: some servers (DiracX 0.7) read only the query, and a
+/// server that follows the RFC reads only the body.
+async fn device_authorization(
+    http: &OAuthHttp,
+    client: &OAuthClient,
+    identity: &ClientIdentity,
+    resource: &str,
+    scopes: &[String],
+) -> Result<StandardDeviceAuthorizationResponse, TokenFailure> {
+    let Some(endpoint) = client.device_authorization_url().map(|u| u.url().clone()) else {
+        return Err(TokenFailure::Refused("the authorization server offers no device flow".into()));
+    };
+    let scope = scopes.join(" ");
+    let mut params = vec![("client_id", identity.id.as_str()), ("resource", resource)];
+    if !scope.is_empty() {
+        params.push(("scope", scope.as_str()));
+    }
+    let mut url = endpoint;
+    url.query_pairs_mut().extend_pairs(&params);
+    let mut request =
+        http.client().post(url).header(http::header::ACCEPT, "application/json").form(&params);
+    if let Some(secret) = &identity.secret {
+        request = request.basic_auth(&identity.id, Some(secret.expose_secret()));
+    }
+    let response = request.send().await.map_err(|e| {
+        TokenFailure::Unavailable(format!(
+            "the authorization server cannot be reached: {}",
+            outbound_http::describe(&e)
+        ))
+    })?;
+    let status = response.status();
+    let body = outbound_http::read_limited(response, 64 * 1024)
+        .await
+        .map_err(|e| TokenFailure::Unavailable(e.to_string()))?;
+    let text = || outbound_http::quote(&String::from_utf8_lossy(&body));
+    if !status.is_success() {
+        return Err(TokenFailure::Refused(format!(
+            "the authorization server refused to start a device sign-in (HTTP {}): {}",
+            status.as_u16(),
+            text()
+        )));
+    }
+    serde_json::from_slice(&body).map_err(|_| {
+        TokenFailure::Unavailable(format!(
+            "the authorization server's device answer is not RFC 8628's ({})",
+            shape(&body)
+        ))
+    })
+}
+
+/// What an answer that may hold a secret looks like, without its values: its JSON field names,
+/// or its size.
+fn shape(body: &[u8]) -> String {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(fields)) => {
+            let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+            format!("fields: {}", outbound_http::quote(&names.join(", ")))
+        }
+        _ => format!("{} bytes, not a JSON object", body.len()),
+    }
 }
 
 /// Revokes a refresh token (best effort: `--logout` forgets it either way).
@@ -222,9 +278,10 @@ where
         E::Request(e) => {
             TokenFailure::Unavailable(format!("the authorization server cannot be reached: {e}"))
         }
-        E::Parse(_, _) => TokenFailure::Unavailable(
-            "the authorization server answered the token request with nonsense".into(),
-        ),
+        E::Parse(_, body) => TokenFailure::Unavailable(format!(
+            "the authorization server answered the token request with something else than a token response ({})",
+            shape(&body)
+        )),
         E::Other(t) => TokenFailure::Unavailable(format!(
             "the token request failed: {}",
             outbound_http::quote(&t)

@@ -813,3 +813,89 @@ fn inspector_cli_signs_in_at_diracx() {
     let result: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(result["structuredContent"]["username"], "alice", "{}", shown(&out));
 }
+
+/// `mcp-auth-proxy` in front of dirac-mcp, which accepts DiracX's own access tokens: the person
+/// signs in at DiracX itself (a real OpenID provider, `--oidc-issuer-url`) with the device flow
+/// (the link on the proxy's stderr, the kit's IdP playing the person), and tool calls through the
+/// proxy run as them. The tokens land in the cache, none on the terminal.
+#[test]
+fn the_auth_proxy_signs_in_at_diracx_with_the_device_flow() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    use std::process::Stdio;
+
+    let kit = Kit::diracx();
+    let bridge = Bridge::start(&[], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let scope = kit.get("DIRACX_USER_SCOPE");
+    let mut proxy = Command::new(e2e_tests::auth_proxy_binary())
+        .arg(bridge.url("testvo"))
+        .args(["--oidc-issuer-url", kit.get("DIRACX_URL")])
+        .args(["--oidc-client-id", kit.get("DIRACX_CLIENT_ID")])
+        .args(["--oidc-scopes", scope, "--device-code", "--no-banner", "--cache-dir"])
+        .arg(&cache)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = proxy.stdin.take().unwrap();
+    let mut stdout = BufReader::new(proxy.stdout.take().unwrap());
+    let stderr = BufReader::new(proxy.stderr.take().unwrap());
+    let env = env_file();
+    let (python, lib) = (kit.get("DIRACX_PYTHON").to_owned(), kit.get("DIRACX_LIB").to_owned());
+    // The person: opens the link the proxy prints and signs in as alice.
+    let person = std::thread::spawn(move || {
+        let mut said = String::new();
+        let mut browsed = None;
+        for line in stderr.lines().map_while(Result::ok) {
+            if browsed.is_none()
+                && line.trim_start().starts_with("http")
+                && line.contains("user_code=")
+            {
+                let out = Command::new(&python)
+                    .arg(Path::new(&lib).join("login.py"))
+                    .args(["--env", &env, "browse", line.trim(), "--user", "alice"])
+                    .output()
+                    .unwrap();
+                browsed = Some(out.status.success());
+            }
+            said.push_str(&line);
+            said.push('\n');
+        }
+        (browsed, said)
+    });
+    let mut ask = |message: Value, answer: bool| -> Value {
+        writeln!(stdin, "{message}").unwrap();
+        if !answer {
+            return Value::Null;
+        }
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON-RPC: {line:?}"))
+    };
+    let init = ask(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "e2e", "version": "1"}}}),
+        true,
+    );
+    ask(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}), false);
+    let whoami = ask(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "dirac_whoami", "arguments": {}}}),
+        true,
+    );
+    drop(stdin);
+    let _ = proxy.wait();
+    let (browsed, said) = person.join().unwrap();
+    assert_eq!(browsed, Some(true), "the person signed in at DiracX:\n{said}");
+    assert_eq!(init["result"]["serverInfo"]["name"], "dirac-mcp", "{init}\n{said}");
+    assert_eq!(whoami["result"]["structuredContent"]["username"], "alice", "{whoami}\n{said}");
+    let entry = std::fs::read_dir(cache.join("tokens")).unwrap().flatten().next().unwrap();
+    let entry: Value = serde_json::from_slice(&std::fs::read(entry.path()).unwrap()).unwrap();
+    assert_eq!(entry["issuer"], kit.get("DIRACX_URL").trim_end_matches('/'));
+    let access = entry["access_token"].as_str().unwrap();
+    assert_no_secrets(&said, &[access]);
+    assert_no_secrets(&bridge.server.log(), &[access]);
+}
