@@ -69,7 +69,7 @@ CALL_TIMEOUT = 30.0  # one request -> its reply
 REFRESH_MARGIN = 120  # seconds: refresh the REST bearer when it expires sooner than this
 
 
-from mcp_stdio import BenchError, Server, dist, percentile, read_env
+from mcp_stdio import BenchError, Server, dist, percentile, read_env, spawn_to_tools_list
 
 
 class Rest:
@@ -319,20 +319,9 @@ def bench_server(label: str, argv: list[str], env: dict[str, str], runs: int, ca
     print(f"[{label}] {' '.join(argv)}  (stderr: {stderr_path})", file=sys.stderr)
 
     # a. spawn -> tools/list, fresh process each run
-    startup: list[float] = []
-    tools: list[dict] = []
-    server_info: dict = {}
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        srv = Server(label, argv, env, stderr_path)
-        try:
-            init = srv.initialize(START_TIMEOUT)
-            result = srv.request("tools/list", {}, START_TIMEOUT - (time.perf_counter() - t0))
-            startup.append((time.perf_counter() - t0) * 1000)
-            tools = result.get("tools", [])
-            server_info = init.get("serverInfo", {})
-        finally:
-            srv.close()
+    startup, init, result = spawn_to_tools_list(label, argv, env, stderr_path, runs, START_TIMEOUT)
+    tools: list[dict] = result.get("tools", [])
+    server_info: dict = init.get("serverInfo", {})
     print(f"[{label}] startup: median {statistics.median(startup):.1f} ms over {runs} runs, "
           f"{len(tools)} tools", file=sys.stderr)
 

@@ -203,3 +203,23 @@ class Server:
         self.stderr.close()
         if self in Server.live:
             Server.live.remove(self)
+
+
+def spawn_to_tools_list(label: str, argv: list[str], env: dict[str, str], stderr_path: Path,
+                        runs: int, timeout: float) -> tuple[list[float], dict, dict]:
+    """`runs` fresh processes, each timed from before its spawn to the `tools/list` reply
+    (initialize + notifications/initialized + tools/list): the times in ms, and the last
+    `initialize` and `tools/list` results."""
+    startup: list[float] = []
+    init: dict = {}
+    result: dict = {}
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        srv = Server(label, argv, env, stderr_path)
+        try:
+            init = srv.initialize(timeout)
+            result = srv.request("tools/list", {}, timeout - (time.perf_counter() - t0))
+            startup.append((time.perf_counter() - t0) * 1000)
+        finally:
+            srv.close()
+    return startup, init, result

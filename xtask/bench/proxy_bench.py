@@ -33,7 +33,7 @@ import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mcp_stdio import PROTOCOL_VERSION, BenchError, Server, percentile  # noqa: E402
+from mcp_stdio import PROTOCOL_VERSION, BenchError, Server, percentile, spawn_to_tools_list  # noqa: E402
 
 START_TIMEOUT = 30.0
 TOOL = "rucio_ping"
@@ -101,18 +101,8 @@ def bench_proxy(label: str, argv: list[str], env: dict[str, str], runs: int, cal
     stderr_path = logdir / f"proxy-{label}.stderr.log"
     shown = ' '.join(argv).replace(secret, '***')
     print(f"[{label}] {shown}  (stderr: {stderr_path})", file=sys.stderr)
-    startup: list[float] = []
-    ntools = 0
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        srv = Server(label, argv, env, stderr_path)
-        try:
-            srv.initialize(START_TIMEOUT)
-            result = srv.request("tools/list", {}, START_TIMEOUT)
-            startup.append((time.perf_counter() - t0) * 1000)
-            ntools = len(result.get("tools", []))
-        finally:
-            srv.close()
+    startup, _, result = spawn_to_tools_list(label, argv, env, stderr_path, runs, START_TIMEOUT)
+    ntools = len(result.get("tools", []))
     print(f"[{label}] spawn -> tools/list: median {statistics.median(startup):.1f} ms, "
           f"{ntools} tools", file=sys.stderr)
 

@@ -44,7 +44,7 @@ START_TIMEOUT = 60.0  # spawn -> tools/list reply (a cold Python import can be s
 CALL_TIMEOUT = 30.0  # one request -> its reply
 
 
-from mcp_stdio import BenchError, Server, percentile, read_env
+from mcp_stdio import BenchError, Server, percentile, read_env, spawn_to_tools_list
 
 
 def tools_count(result: dict) -> int:
@@ -57,19 +57,8 @@ def bench_server(label: str, argv: list[str], env: dict[str, str], runs: int, ca
     print(f"[{label}] {' '.join(argv)}  (stderr: {stderr_path})", file=sys.stderr)
 
     # a. spawn -> tools/list, fresh process each run
-    startup: list[float] = []
-    ntools = 0
-    for i in range(runs):
-        t0 = time.perf_counter()
-        srv = Server(label, argv, env, stderr_path)
-        try:
-            deadline_left = START_TIMEOUT
-            srv.initialize(deadline_left)
-            result = srv.request("tools/list", {}, START_TIMEOUT - (time.perf_counter() - t0))
-            startup.append((time.perf_counter() - t0) * 1000)
-            ntools = tools_count(result)
-        finally:
-            srv.close()
+    startup, _, result = spawn_to_tools_list(label, argv, env, stderr_path, runs, START_TIMEOUT)
+    ntools = tools_count(result)
     print(f"[{label}] startup: median {statistics.median(startup):.1f} ms over {runs} runs, "
           f"{ntools} tools", file=sys.stderr)
 

@@ -77,8 +77,7 @@ where
         Err(OAuthError::Login("the callback listener stopped".into()))
     })
     .await;
-    // Let the last page reach the browser before the listener goes.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Only the accept loop stops: the connection showing the last page is a task of its own.
     listener.abort();
     match outcome {
         Ok(result) => result.map(|tokens| (tokens, identity)),

@@ -551,3 +551,34 @@ pub fn oidc_cfg(kit: &test_kit::Kit, dir: &Path, name: &str, url: &str) -> Strin
     .unwrap();
     path.display().to_string()
 }
+
+/// Plays the person for a DiracX device login: reads `stderr` (of a program that prints the
+/// device link on a line of its own) to its end, and signs in as `user` at the first link with a
+/// `user_code` through the DiracX kit's `login.py browse`. Returns whether that sign-in worked
+/// (`None`: no link came) and everything the program said.
+pub fn sign_in_at_device_links(
+    stderr: impl std::io::BufRead,
+    kit: &test_kit::Kit,
+    env_file: &str,
+    user: &str,
+) -> (Option<bool>, String) {
+    let mut said = String::new();
+    let mut browsed = None;
+    for line in stderr.lines().map_while(Result::ok) {
+        let link = line.trim();
+        if browsed.is_none() && link.starts_with("http") && link.contains("user_code=") {
+            let out = Command::new(kit.get("DIRACX_PYTHON"))
+                .arg(Path::new(kit.get("DIRACX_LIB")).join("login.py"))
+                .args(["--env", env_file, "browse", link, "--user", user])
+                .output()
+                .unwrap();
+            if !out.status.success() {
+                said.push_str(&format!("login.py: {}\n", String::from_utf8_lossy(&out.stderr)));
+            }
+            browsed = Some(out.status.success());
+        }
+        said.push_str(&line);
+        said.push('\n');
+    }
+    (browsed, said)
+}

@@ -821,6 +821,8 @@ fn inspector_cli_signs_in_at_diracx() {
 #[test]
 fn the_auth_proxy_signs_in_at_diracx_with_the_device_flow() {
     use std::io::{BufRead as _, BufReader, Write as _};
+
+    use e2e_tests::sign_in_at_device_links;
     use std::process::Stdio;
 
     let kit = Kit::diracx();
@@ -842,29 +844,11 @@ fn the_auth_proxy_signs_in_at_diracx_with_the_device_flow() {
     let mut stdin = proxy.stdin.take().unwrap();
     let mut stdout = BufReader::new(proxy.stdout.take().unwrap());
     let stderr = BufReader::new(proxy.stderr.take().unwrap());
-    let env = env_file();
-    let (python, lib) = (kit.get("DIRACX_PYTHON").to_owned(), kit.get("DIRACX_LIB").to_owned());
     // The person: opens the link the proxy prints and signs in as alice.
-    let person = std::thread::spawn(move || {
-        let mut said = String::new();
-        let mut browsed = None;
-        for line in stderr.lines().map_while(Result::ok) {
-            if browsed.is_none()
-                && line.trim_start().starts_with("http")
-                && line.contains("user_code=")
-            {
-                let out = Command::new(&python)
-                    .arg(Path::new(&lib).join("login.py"))
-                    .args(["--env", &env, "browse", line.trim(), "--user", "alice"])
-                    .output()
-                    .unwrap();
-                browsed = Some(out.status.success());
-            }
-            said.push_str(&line);
-            said.push('\n');
-        }
-        (browsed, said)
-    });
+    let person = {
+        let (kit, env) = (Kit::diracx(), env_file());
+        std::thread::spawn(move || sign_in_at_device_links(stderr, &kit, &env, "alice"))
+    };
     let mut ask = |message: Value, answer: bool| -> Value {
         writeln!(stdin, "{message}").unwrap();
         if !answer {

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use e2e_tests::{run_python_scenario, target_dir};
+use e2e_tests::{run_python_scenario, sign_in_at_device_links, target_dir};
 use test_kit::Kit;
 
 fn binary(path: &str) -> PathBuf {
@@ -90,7 +90,7 @@ fn local_input_files_travel_in_an_input_sandbox() {
 /// `whoami` and `logout` (refresh token revoked, file removed), as a user without `dirac` runs them.
 #[test]
 fn login_whoami_and_logout_on_the_command_line() {
-    use std::io::{BufRead as _, BufReader};
+    use std::io::BufReader;
     use std::process::{Command, Stdio};
 
     let kit = Kit::diracx();
@@ -109,30 +109,9 @@ fn login_whoami_and_logout_on_the_command_line() {
 
     let mut login = command("login").stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
     let stderr = BufReader::new(login.stderr.take().unwrap());
-    let mut said = Vec::new();
-    let mut browsed = false;
-    for line in stderr.lines() {
-        let line = line.unwrap();
-        if !browsed && line.trim_start().starts_with("http") {
-            let url = line.trim();
-            assert!(url.contains("user_code="), "the device page with its code: {url}");
-            let browse = Command::new(kit.get("DIRACX_PYTHON"))
-                .arg(Path::new(kit.get("DIRACX_LIB")).join("login.py"))
-                .args(["--env", &env_file(), "browse", url, "--user", "alice"])
-                .output()
-                .unwrap();
-            assert!(
-                browse.status.success(),
-                "login.py: {}",
-                String::from_utf8_lossy(&browse.stderr)
-            );
-            browsed = true;
-        }
-        said.push(line);
-    }
-    let said = said.join("\n");
+    let (browsed, said) = sign_in_at_device_links(stderr, &kit, &env_file(), "alice");
     assert!(login.wait().unwrap().success(), "{said}");
-    assert!(browsed, "login printed a link: {said}");
+    assert_eq!(browsed, Some(true), "login printed a link and alice signed in: {said}");
     assert!(said.contains("Signed in as alice"), "{said}");
     let file: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&credentials).unwrap()).unwrap();

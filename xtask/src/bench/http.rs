@@ -203,16 +203,16 @@ pub(crate) fn run(args: &HttpArgs) -> Result<(), String> {
 }
 
 /// What the bench needs of the local Rucio's env file.
-struct RucioEnv {
+pub(super) struct RucioEnv {
     url: String,
     version: String,
-    client_config: PathBuf,
+    pub(super) client_config: PathBuf,
     /// The gunicorn master; its worker is what answers.
     master_pid: Option<u32>,
 }
 
 impl RucioEnv {
-    fn read(path: &Path) -> Result<Self, String> {
+    pub(super) fn read(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e} (is the local Rucio up?)", path.display()))?;
         let get = |key: &str| {

@@ -11,8 +11,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use super::common::{Server, healthz};
-use super::http::random_secret;
+use super::common::Server;
+use super::http::{RucioEnv, random_secret};
 use crate::{cargo, clients, root, run as run_cmd, target_dir};
 
 const MCP_REMOTE_VERSION: &str = "0.15.1";
@@ -25,13 +25,7 @@ pub(crate) fn run(runs: u32, calls: u32) -> Result<(), String> {
     if !instance.is_running() {
         crate::rucio::up(&instance, &crate::rucio::UpOptions::default())?;
     }
-    let env = std::fs::read_to_string(instance.env_file())
-        .map_err(|e| format!("cannot read the Rucio env file: {e}"))?;
-    let cfg = env
-        .lines()
-        .find_map(|l| l.strip_prefix("RUCIO_CLIENT_CONFIG="))
-        .map(|v| v.trim_matches(|c| c == '\'' || c == '"').to_owned())
-        .ok_or("the Rucio env file has no RUCIO_CLIENT_CONFIG")?;
+    let cfg = RucioEnv::read(&instance.env_file())?.client_config.display().to_string();
 
     eprintln!("xtask: building rucio-mcp and mcp-auth-proxy (release)");
     run_cmd(
@@ -71,9 +65,6 @@ pub(crate) fn run(runs: u32, calls: u32) -> Result<(), String> {
         &logs.join("proxy-remote.stderr.log"),
         &secret,
     )?;
-    if !healthz(port) {
-        return Err("the remote does not answer /healthz".into());
-    }
     let url = format!("http://127.0.0.1:{port}/site/custom/");
     eprintln!("xtask: benchmarking the proxies against {url}");
     run_cmd(
