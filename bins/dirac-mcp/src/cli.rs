@@ -22,7 +22,9 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run the MCP server: over stdio (put this command in your MCP client's configuration), or
     /// over HTTP for many users, each signing in at DiracX as themselves (--transport http
-    /// --resource-url …), or for this server's own login (--transport http --shared-secret …)
+    /// --resource-url …), for many users with tokens of an existing authorization server
+    /// (--transport http --auth resource-server --issuer …), or for this server's own login
+    /// (--transport http --shared-secret …)
     Serve(Box<ServeArgs>),
     /// Print a new random key for the OAuth bridge's tokens (for --token-key-file)
     TokenKey,
@@ -82,9 +84,10 @@ pub(crate) struct ServeArgs {
     /// get tokens with the client_credentials grant
     #[arg(long, value_name = "PATH", env = "DIRAC_MCP_MACHINE_CLIENTS")]
     pub(crate) machine_clients: Option<PathBuf>,
-    /// OIDC bridge mode: DiracX's public URL, its token issuer, where users sign in, when this
-    /// server reaches DiracX at another address (--diracx-url, e.g. inside the cluster)
-    /// [default: --diracx-url]
+    /// OIDC bridge and resource-server modes: DiracX's public URL, its token issuer, where users
+    /// sign in, when this server reaches DiracX at another address (--diracx-url, e.g. inside the
+    /// cluster). In resource-server mode an --issuer equal to it means DiracX's own tokens, and
+    /// calls run with each user's token [default: --diracx-url]
     #[arg(long, value_name = "URL", env = "DIRAC_MCP_DIRACX_ISSUER")]
     pub(crate) diracx_issuer: Option<url::Url>,
     /// OIDC bridge mode: refuse DiracX's own access tokens as bearers (by default an agent may

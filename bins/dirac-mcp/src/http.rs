@@ -1,38 +1,56 @@
 //! `dirac-mcp serve --transport http`: shared-secret mode (this server's own DiracX login, one
-//! site) or OIDC bridge mode (every user signs in at DiracX; one site per VO or group).
+//! site), OIDC bridge mode (every user signs in at DiracX; one site per VO or group), or
+//! resource-server mode (tokens of an existing authorization server).
 
 use std::time::Duration;
 
-use dirac_mcp_hosting::{BridgeSettings, DiracSite, METRICS_PREFIX};
+use dirac_mcp_hosting::{BridgeSettings, CallsAs, DiracSite, METRICS_PREFIX};
 use dirac_mcp_tools::{DiracMcpServer, Registry, ServerOptions, ToolMetrics};
+use mcp_cli::http::AuthMode;
 
 use crate::cli::ServeArgs;
 use crate::{Settings, session_of_login};
 
 pub(crate) async fn serve(args: ServeArgs, registry: Registry) -> Result<(), String> {
     let version = env!("CARGO_PKG_VERSION");
-    let http = &args.http;
-    let Some(secret) = http.shared_secret()? else {
-        return serve_bridge(&args, registry).await;
-    };
-    let mut bridge_flags = http.bridge.given();
+    let mode = args.http.mode()?;
+    let mut bridge_only = Vec::new();
     if args.machine_clients.is_some() {
-        bridge_flags.push("--machine-clients");
-    }
-    if args.diracx_issuer.is_some() {
-        bridge_flags.push("--diracx-issuer");
+        bridge_only.push("--machine-clients");
     }
     if args.no_diracx_tokens {
-        bridge_flags.push("--no-diracx-tokens");
+        bridge_only.push("--no-diracx-tokens");
     }
-    if !bridge_flags.is_empty() {
-        let verb = if bridge_flags.len() == 1 { "is" } else { "are" };
-        return Err(format!(
-            "{} {verb} only for OIDC bridge mode, not with --shared-secret",
-            bridge_flags.join(", ")
-        ));
+    if args.diracx_issuer.is_some() && mode == AuthMode::SharedSecret {
+        bridge_only.push("--diracx-issuer");
     }
-    let session = session_of_login(&args, false).await?;
+    if !bridge_only.is_empty() && mode != AuthMode::Bridge {
+        let verb = if bridge_only.len() == 1 { "is" } else { "are" };
+        return Err(format!("{} {verb} only for OIDC bridge mode", bridge_only.join(", ")));
+    }
+    match mode {
+        AuthMode::Bridge => return serve_bridge(&args, registry).await,
+        AuthMode::ResourceServer => return serve_resource_server(&args, registry).await,
+        AuthMode::SharedSecret => {}
+    }
+    let http = &args.http;
+    let Some(secret) = http.shared_secret()? else {
+        return Err("shared-secret mode needs a secret".into());
+    };
+    let (site, server, metrics) = own_login_site(&args, registry, "shared-secret mode").await?;
+    dirac_mcp_hosting::serve_shared_secret(http.options()?, version, &site, server, secret, metrics)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The one site served as this server's own DiracX login (shared-secret mode, and
+/// resource-server mode with another issuer than DiracX).
+async fn own_login_site(
+    args: &ServeArgs,
+    registry: Registry,
+    mode: &str,
+) -> Result<(String, DiracMcpServer, ToolMetrics), String> {
+    let session = session_of_login(args, false).await?;
     let url = Settings::new(&args.diracx)?.url;
     let site = match args.site.as_slice() {
         [] => session.listing_user().map(|u| u.vo.clone()).filter(|vo| !vo.is_empty()).ok_or(
@@ -41,7 +59,7 @@ pub(crate) async fn serve(args: ServeArgs, registry: Registry) -> Result<(), Str
         [one] => DiracSite::parse(one, &url)?.name,
         several => {
             return Err(format!(
-                "one site in shared-secret mode (one DiracX login), got {}: run one server per login, or use OIDC bridge mode",
+                "one site in {mode} (one DiracX login), got {}: run one server per login, or use OIDC bridge mode",
                 several.len()
             ));
         }
@@ -53,10 +71,65 @@ pub(crate) async fn serve(args: ServeArgs, registry: Registry) -> Result<(), Str
         site: site.clone(),
         metrics: Some(metrics.clone()),
     };
-    let server = DiracMcpServer::with_registry(options, session, registry);
-    dirac_mcp_hosting::serve_shared_secret(http.options()?, version, &site, server, secret, metrics)
-        .await
-        .map_err(|e| e.to_string())
+    Ok((site, DiracMcpServer::with_registry(options, session, registry), metrics))
+}
+
+/// Resource-server mode: tokens of `--issuer`. When that is DiracX itself, every call runs with
+/// the user's DiracX token (sites as in OIDC bridge mode); otherwise as this server's own login.
+async fn serve_resource_server(args: &ServeArgs, registry: Registry) -> Result<(), String> {
+    let http = &args.http;
+    let template = http.resource_server.settings()?;
+    let settings = Settings::new(&args.diracx)?;
+    let diracx_issuer = args.diracx_issuer.clone().unwrap_or_else(|| settings.url.clone());
+    let (sites, calls_as) =
+        if template.issuer.trim_end_matches('/') == diracx_issuer.as_str().trim_end_matches('/') {
+            let client = settings.options.http_client().map_err(|e| e.to_string())?;
+            let mut sites = resolve_sites(args, &settings.url, &client).await?;
+            for site in sites.iter_mut().filter(|s| s.diracx_url == settings.url) {
+                site.issuer = diracx_issuer.clone();
+            }
+            let retries = settings.options.retries;
+            (sites, CallsAs::Users { http: client, retries })
+        } else {
+            let (name, server, _) = own_login_site(
+                args,
+                registry.clone(),
+                "resource-server mode with another issuer than DiracX",
+            )
+            .await?;
+            (vec![DiracSite::parse(&name, &settings.url)?], CallsAs::Server(Box::new(server)))
+        };
+    dirac_mcp_hosting::serve_resource_server(
+        http.options()?,
+        env!("CARGO_PKG_VERSION"),
+        &template,
+        sites,
+        calls_as,
+        registry,
+        args.read_only,
+    )
+    .await
+    .map_err(|e| e.to_string())
+}
+
+/// The sites of `--site` (each once), or one per VO of the DiracX at `url`.
+async fn resolve_sites(
+    args: &ServeArgs,
+    url: &url::Url,
+    client: &diracx_client::HttpClient,
+) -> Result<Vec<DiracSite>, String> {
+    let mut sites = Vec::new();
+    for spec in &args.site {
+        let site = DiracSite::parse(spec, url)?;
+        if sites.iter().any(|s: &DiracSite| s.name == site.name) {
+            return Err(format!("--site {}: the name is given twice", site.name));
+        }
+        sites.push(site);
+    }
+    if sites.is_empty() {
+        sites = DiracSite::every_vo(client, url).await?;
+    }
+    Ok(sites)
 }
 
 /// OIDC bridge mode: every user signs in at DiracX through the bridge, and every call runs as
@@ -70,17 +143,7 @@ async fn serve_bridge(args: &ServeArgs, registry: Registry) -> Result<(), String
     };
     let settings = Settings::new(&args.diracx)?;
     let client = settings.options.http_client().map_err(|e| e.to_string())?;
-    let mut sites = Vec::new();
-    for spec in &args.site {
-        let site = DiracSite::parse(spec, &settings.url)?;
-        if sites.iter().any(|s: &DiracSite| s.name == site.name) {
-            return Err(format!("--site {}: the name is given twice", site.name));
-        }
-        sites.push(site);
-    }
-    if sites.is_empty() {
-        sites = DiracSite::every_vo(&client, &settings.url).await?;
-    }
+    let mut sites = resolve_sites(args, &settings.url, &client).await?;
     if let Some(issuer) = &args.diracx_issuer {
         for site in sites.iter_mut().filter(|s| s.diracx_url == settings.url) {
             site.issuer = issuer.clone();

@@ -21,7 +21,9 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run the MCP server: over stdio (put this command in your MCP client's configuration), or
     /// over HTTP for many users, each signing in with their own identity (--transport http
-    /// --resource-url …), or for one robot identity (--transport http --shared-secret …)
+    /// --resource-url …), for many users with tokens of an existing authorization server
+    /// (--transport http --auth resource-server --issuer …), or for one robot identity
+    /// (--transport http --shared-secret …)
     Serve(Box<ServeArgs>),
     /// Check that the Rucio server of a site answers, and who you are there
     Ping(SiteArgs),
@@ -66,6 +68,12 @@ pub(crate) struct ServeArgs {
     /// Log line format
     #[arg(long, value_enum, default_value = "text", env = "RUCIO_MCP_LOG_FORMAT")]
     pub(crate) log_format: LogFormat,
+    /// Resource-server mode: call Rucio with each user's own token, for a Rucio that accepts
+    /// the issuer's tokens by design (WLCG tokens; its `[oidc]` section trusts that issuer).
+    /// Without it, calls use this server's own Rucio identity (the site's rucio.cfg) and each
+    /// caller is written to the log
+    #[arg(long, env = "RUCIO_MCP_FORWARD_USER_TOKEN")]
+    pub(crate) forward_user_token: bool,
     #[command(flatten)]
     pub(crate) http: HttpArgs,
 }

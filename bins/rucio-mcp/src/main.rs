@@ -19,6 +19,7 @@ use rucio_mcp_tools::{RucioMcpServer, RucioSession, ServerOptions, ToolMetrics};
 
 use crate::cli::{Cli, Command, ServeArgs, SiteArgs};
 use mcp_cli::Transport;
+use mcp_cli::http::AuthMode;
 
 /// jemalloc, with its background threads, returns freed memory to the system within seconds;
 /// glibc's malloc kept the memory of ended MCP sessions for the life of the process.
@@ -130,11 +131,17 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         }
     }
     let version = env!("CARGO_PKG_VERSION");
-    if args.transport == Transport::Http
-        && args.http.shared_secret.is_none()
-        && args.http.shared_secret_file.is_none()
+    if args.forward_user_token
+        && (args.transport == Transport::Stdio || args.http.mode()? != AuthMode::ResourceServer)
     {
-        return serve_bridge(&args).await;
+        return Err("--forward-user-token is only for --auth resource-server".into());
+    }
+    if args.transport == Transport::Http {
+        match args.http.mode()? {
+            AuthMode::Bridge => return serve_bridge(&args).await,
+            AuthMode::ResourceServer => return serve_resource_server(&args).await,
+            AuthMode::SharedSecret => {}
+        }
     }
     let resolved = resolve(&args.site)?;
     for warning in &resolved.warnings {
@@ -163,14 +170,6 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let Some(secret) = http.shared_secret()? else {
         return Err("shared-secret mode needs a secret".into());
     };
-    let bridge_flags = http.bridge.given();
-    if !bridge_flags.is_empty() {
-        let verb = if bridge_flags.len() == 1 { "is" } else { "are" };
-        return Err(format!(
-            "{} {verb} only for OIDC bridge mode, not with --shared-secret",
-            bridge_flags.join(", ")
-        ));
-    }
     rucio_mcp_hosting::serve_shared_secret(http.options()?, version, &site, server, secret, metrics)
         .await
         .map_err(|e| e.to_string())
@@ -199,6 +198,24 @@ async fn serve_bridge(args: &ServeArgs) -> Result<(), String> {
     rucio_mcp_hosting::serve_bridge(http.options()?, env!("CARGO_PKG_VERSION"), settings, sites)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Resource-server mode: every user comes with a token of the configured authorization server;
+/// calls run as that user at Rucio (`--forward-user-token`) or as this server's own identity.
+async fn serve_resource_server(args: &ServeArgs) -> Result<(), String> {
+    let http = &args.http;
+    let settings = http.resource_server.settings()?;
+    let sites = resolve_sites(&args.site)?;
+    rucio_mcp_hosting::serve_resource_server(
+        http.options()?,
+        env!("CARGO_PKG_VERSION"),
+        &settings,
+        sites,
+        args.forward_user_token,
+        args.read_only,
+    )
+    .await
+    .map_err(|e| e.to_string())
 }
 
 async fn ping(args: SiteArgs) -> Result<(), String> {

@@ -17,8 +17,8 @@ use diracx_client::oidc::{DiracMetadata, login_scope};
 use diracx_client::{DiracxClient, HttpClient, StaticToken};
 use mcp_oauth_bridge::{
     Bridge, BridgeConfig, BridgeMetrics, BridgeShared, JwtVerifier, JwtVerifierConfig, KeySet,
-    MachineClient, MetadataFetcher, OidcUpstream, OidcUpstreamConfig, RefreshGrant, StaticClient,
-    open_store,
+    MachineClient, MetadataFetcher, OidcUpstream, OidcUpstreamConfig, RefreshGrant, ResourceServer,
+    ResourceServerConfig, StaticClient, open_store,
 };
 use mcp_transports::{HttpOptions, HttpServer, Site, TransportError};
 use secrecy::SecretString;
@@ -296,6 +296,120 @@ pub async fn serve_bridge(
         metrics = %mcp_transports::metrics_url(&listening),
         read_only = settings.read_only,
         "serving MCP over streamable HTTP (OIDC bridge mode)"
+    );
+    Ok(listening.serve(mcp_transports::shutdown_signal()).await?)
+}
+
+/// Who calls DiracX in resource-server mode.
+pub enum CallsAs {
+    /// Each user with their own token: the authorization server is DiracX itself.
+    Users { http: HttpClient, retries: u32 },
+    /// This server's own DiracX login (one site), each caller written to the log: the tokens
+    /// come from another issuer, and DiracX would not take them.
+    Server(Box<DiracMcpServer>),
+}
+
+impl std::fmt::Debug for CallsAs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Users { .. } => "CallsAs::Users",
+            Self::Server(_) => "CallsAs::Server",
+        })
+    }
+}
+
+/// Resource-server mode: every site under `/site/{name}/`, each request with an access token of
+/// the configured authorization server (`template`, made per site). When DiracX is that server,
+/// its tokens are checked as DiracX's (its keys, no audience, the site's VO and group) and
+/// calls run with them; otherwise calls run as [`CallsAs::Server`]. Serves until SIGTERM or
+/// Ctrl-C.
+pub async fn serve_resource_server(
+    options: HttpOptions,
+    version: &str,
+    template: &ResourceServerConfig,
+    sites: Vec<DiracSite>,
+    calls_as: CallsAs,
+    registry: Registry,
+    read_only: bool,
+) -> Result<(), HostingError> {
+    let Some(resource_url) = options.resource_url.clone() else {
+        return Err(HostingError::Setup(
+            "resource-server mode needs --resource-url: the public URL clients reach this server at (e.g. https://mcp.example.org/); tokens must be issued for it".into(),
+        ));
+    };
+    if matches!(calls_as, CallsAs::Server(_)) && sites.len() != 1 {
+        return Err(HostingError::Setup(format!(
+            "one site when calls run as this server's own DiracX login, got {}",
+            sites.len()
+        )));
+    }
+    let http = ResourceServer::http_client().map_err(|e| HostingError::Setup(e.to_string()))?;
+    let metrics = ToolMetrics::new(METRICS_PREFIX);
+    let mut server = HttpServer::new(options, PRODUCT, version);
+    metrics.register(server.registry_mut());
+    let base = resource_url.as_str().trim_end_matches('/').to_owned();
+    let mut urls = Vec::new();
+    for site in sites {
+        let name = site.name.clone();
+        let resource = Url::parse(&format!("{base}/site/{name}/"))
+            .map_err(|e| HostingError::Setup(format!("--resource-url: {e}")))?;
+        let config = template.for_site(&name, &site.title(), resource.clone());
+        let checks = ResourceServer::discover(config, http.clone())
+            .await
+            .map_err(|e| HostingError::Setup(format!("site {name}: {e}")))?;
+        let options = ServerOptions {
+            read_only,
+            local_files: false,
+            site: name.clone(),
+            metrics: Some(metrics.clone()),
+        };
+        let (tools, checks, who) = match &calls_as {
+            CallsAs::Users { http, retries } => {
+                let issuer = site.issuer.as_str().trim_end_matches('/');
+                if issuer != template.issuer.trim_end_matches('/') {
+                    return Err(HostingError::Setup(format!(
+                        "site {name}: DiracX at {} takes only its own tokens, not those of {}",
+                        site.issuer, template.issuer
+                    )));
+                }
+                let diracx = diracx_token_verifier(&name, &site, http, &resource).await?;
+                let base_client = DiracxClient::with_http(
+                    site.diracx_url.as_str(),
+                    Arc::new(StaticToken::new(SecretString::from(String::new()))),
+                    http.clone(),
+                    *retries,
+                )
+                .map_err(|e| HostingError::Setup(format!("site {name}: {e}")))?;
+                let tools = DiracMcpServer::for_users(
+                    options,
+                    DiracUsers::new(base_client),
+                    registry.clone(),
+                );
+                (tools, checks.with_jwt_verifier(diracx), "as each user, with their DiracX token")
+            }
+            CallsAs::Server(own) => ((**own).clone(), checks, "as this server's own DiracX login"),
+        };
+        tracing::info!(site = %name, diracx = %site.diracx_url, issuer = %template.issuer, "site {name}: calls DiracX {who}");
+        let backend = tools.clone();
+        let mount = mounted(&name, tools)?
+            .with_description(format!("{}, {who}", site.title()))
+            .with_resource_server(&Arc::new(checks))
+            .with_readiness(Arc::new(move || {
+                let backend = backend.clone();
+                async move { backend.check_backend().await }
+            }));
+        server = server.site(mount);
+        urls.push(resource.to_string());
+    }
+    let listening = server.bind().await?;
+    tracing::info!(
+        mcp = %urls.first().cloned().unwrap_or_default(),
+        sites = %urls.join(","),
+        listen = %listening.local_addr(),
+        metrics = %mcp_transports::metrics_url(&listening),
+        issuer = %template.issuer,
+        read_only,
+        "serving MCP over streamable HTTP (resource-server mode)"
     );
     Ok(listening.serve(mcp_transports::shutdown_signal()).await?)
 }

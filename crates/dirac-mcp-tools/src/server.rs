@@ -320,6 +320,9 @@ impl ServerHandler for DiracMcpServer {
         if self.inner.registry.find(&request.name).is_none() {
             return Err(McpError::invalid_params(format!("unknown tool `{}`", request.name), None));
         }
+        if let Some(caller) = Identity::of_request(context.extensions.get()) {
+            caller.record_call(&request.name);
+        }
         let started = std::time::Instant::now();
         let args = request.arguments.clone().unwrap_or_default();
         let outcome = self.run(&request.name, args, Some(&context)).await;

@@ -306,6 +306,14 @@ fn audience_policies() {
         let err = keys.verify(&refused, &validation()).unwrap_err();
         assert_eq!(err, JwtError::Audience { expected: None });
     }
+    let one_of =
+        Validation::new(ISS, Audience::OneOf(vec!["https://m/x/".into(), "https://m/x".into()]));
+    keys.verify(&with_aud(json!("https://m/x")), &one_of).unwrap();
+    keys.verify(&with_aud(json!(["o", "https://m/x/"])), &one_of).unwrap();
+    for refused in [with_aud(json!("https://m/x/y")), plain.clone()] {
+        let err = keys.verify(&refused, &one_of).unwrap_err();
+        assert_eq!(err, JwtError::Audience { expected: Some("https://m/x/".into()) });
+    }
     let any = Validation::new(ISS, Audience::Any);
     keys.verify(&with_aud(json!("whatever")), &any).unwrap();
     keys.verify(&plain, &any).unwrap();

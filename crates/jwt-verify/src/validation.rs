@@ -11,6 +11,9 @@ use crate::{Algorithm, DEFAULT_LEEWAY, JwtError, shorten};
 pub enum Audience {
     /// `aud` (a string, or an array of strings) must contain exactly this value.
     Must(String),
+    /// `aud` must contain one of these values (a resource URL with and without its trailing
+    /// slash: clients differ in which they send as RFC 8707 `resource`).
+    OneOf(Vec<String>),
     /// The token must carry no `aud` at all: for issuers whose access tokens have none (DiracX),
     /// so that a token the same issuer minted for another audience does not pass.
     Absent,
@@ -122,6 +125,11 @@ impl Validation {
             Audience::Must(expected) => {
                 if !claims.audiences().any(|aud| aud == expected) {
                     return Err(JwtError::Audience { expected: Some(expected.clone()) });
+                }
+            }
+            Audience::OneOf(accepted) => {
+                if !claims.audiences().any(|aud| accepted.iter().any(|a| a == aud)) {
+                    return Err(JwtError::Audience { expected: accepted.first().cloned() });
                 }
             }
         }

@@ -9,8 +9,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
-use mcp_oauth_bridge::{KeySet, StaticClient};
+use clap::{Args, ValueEnum};
+use mcp_oauth_bridge::{IntrospectionClient, KeySet, ResourceServerConfig, StaticClient};
 use mcp_transports::HttpOptions;
 use secrecy::SecretString;
 
@@ -34,10 +34,27 @@ pub fn with_env_prefix(command: clap::Command, prefix: &'static str) -> clap::Co
     })
 }
 
+/// How clients prove who they are over HTTP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    /// Many users: this server is their OAuth authorization server and signs each in at the
+    /// backend's own login (the default without a shared secret)
+    Bridge,
+    /// One robot identity: every request carries the same static bearer (the default with
+    /// --shared-secret)
+    SharedSecret,
+    /// Many users with tokens of an existing authorization server (--issuer): this server only
+    /// checks them
+    ResourceServer,
+}
+
 /// Options of `--transport http`.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "HTTP transport")]
 pub struct HttpArgs {
+    /// How clients authenticate [default: shared-secret with a secret, else bridge]
+    #[arg(long, value_enum, value_name = "MODE", env = "MCP_AUTH")]
+    pub auth: Option<AuthMode>,
     /// Shared-secret mode: every request must carry `Authorization: Bearer SECRET`, and all act as
     /// this server's own identity at the backend (its configuration and login, as in stdio)
     #[arg(long, value_name = "SECRET", env = "MCP_SHARED_SECRET", hide_env_values = true)]
@@ -93,6 +110,147 @@ pub struct HttpArgs {
     pub session_sleep_after: Option<u64>,
     #[command(flatten)]
     pub bridge: BridgeArgs,
+    #[command(flatten)]
+    pub resource_server: ResourceServerArgs,
+}
+
+/// Options of resource-server mode (`--auth resource-server`).
+#[derive(Debug, Args)]
+#[command(
+    next_help_heading = "Resource-server mode (HTTP, tokens of an existing authorization server)"
+)]
+pub struct ResourceServerArgs {
+    /// The authorization server whose access tokens are accepted (its `iss`, e.g.
+    /// `https://keycloak.example.org/realms/lab`) [default: from AUTH_HOST, AUTH_PORT and
+    /// AUTH_REALM, a Keycloak realm]
+    #[arg(long, value_name = "URL", env = "MCP_ISSUER")]
+    pub issuer: Option<String>,
+    /// The audience tokens must carry [default: the site's resource URL, RFC 8707]
+    #[arg(long, value_name = "AUDIENCE", env = "MCP_AUDIENCE")]
+    pub audience: Option<String>,
+    /// This server's client at the issuer, to introspect opaque tokens (RFC 7662) [default:
+    /// OAUTH_CLIENT_ID]; without it only JWT access tokens are accepted
+    #[arg(long, value_name = "ID", env = "MCP_INTROSPECTION_CLIENT_ID")]
+    pub introspection_client_id: Option<String>,
+    /// A file holding that client's secret [default: the secret in OAUTH_CLIENT_SECRET]
+    #[arg(long, value_name = "PATH", env = "MCP_INTROSPECTION_CLIENT_SECRET_FILE")]
+    pub introspection_client_secret_file: Option<PathBuf>,
+    /// Scopes every token must have (comma-separated; 403 insufficient_scope without them)
+    /// [default: MCP_SCOPE]
+    #[arg(long, value_name = "SCOPES", value_delimiter = ',', env = "MCP_REQUIRED_SCOPE")]
+    pub required_scope: Vec<String>,
+    /// Seconds a token that passed is taken again without asking the issuer; a revoked token
+    /// is refused at most this long after (0: introspect every request) [default: 60]
+    #[arg(long, value_name = "SECONDS")]
+    pub introspection_cache_ttl: Option<u64>,
+    /// Also introspect JWT access tokens that verify locally, so that a revoked one is refused
+    /// within the cache time instead of at its expiry
+    #[arg(long)]
+    pub introspect_jwts: bool,
+}
+
+/// The issuer of a Keycloak realm from the environment of the minimal Python MCP auth server
+/// (`AUTH_HOST`, `AUTH_PORT`, `AUTH_REALM`): https on port 443, else http, as that design runs
+/// Keycloak locally.
+fn keycloak_issuer(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let host = env("AUTH_HOST")?;
+    let realm = env("AUTH_REALM")?;
+    let port = env("AUTH_PORT");
+    let (scheme, authority) = match port.as_deref() {
+        None | Some("443") => ("https", host),
+        Some(port) => ("http", format!("{host}:{port}")),
+    };
+    Some(format!("{scheme}://{authority}/realms/{realm}"))
+}
+
+impl ResourceServerArgs {
+    pub fn given(&self) -> Vec<&'static str> {
+        let flags: [(&'static str, bool); 7] = [
+            ("--issuer", self.issuer.is_some()),
+            ("--audience", self.audience.is_some()),
+            ("--introspection-client-id", self.introspection_client_id.is_some()),
+            ("--introspection-client-secret-file", self.introspection_client_secret_file.is_some()),
+            ("--required-scope", !self.required_scope.is_empty()),
+            ("--introspection-cache-ttl", self.introspection_cache_ttl.is_some()),
+            ("--introspect-jwts", self.introspect_jwts),
+        ];
+        flags.into_iter().filter(|(_, present)| *present).map(|(flag, _)| flag).collect()
+    }
+
+    /// The checks every site shares (its site and resource URL are set per site with
+    /// [`ResourceServerConfig::for_site`]): the flags first, then the environment names of the
+    /// minimal Python MCP auth server.
+    pub fn settings(&self) -> Result<ResourceServerConfig, String> {
+        self.settings_with(&|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    fn settings_with(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ResourceServerConfig, String> {
+        let issuer = self.issuer.clone().or_else(|| keycloak_issuer(env)).ok_or(
+            "resource-server mode needs --issuer URL (the authorization server whose tokens are accepted), or AUTH_HOST, AUTH_PORT and AUTH_REALM for a Keycloak realm",
+        )?;
+        let issuer = issuer.trim().to_owned();
+        let parsed =
+            url::Url::parse(&issuer).map_err(|e| format!("--issuer {issuer}: not a URL ({e})"))?;
+        if !matches!(parsed.scheme(), "https" | "http") || !parsed.has_host() {
+            return Err(format!("--issuer {issuer}: an http(s) URL with a host is needed"));
+        }
+        let client_id = self.introspection_client_id.clone().or_else(|| env("OAUTH_CLIENT_ID"));
+        let secret = match &self.introspection_client_secret_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| {
+                        format!(
+                            "cannot read --introspection-client-secret-file {}: {e}",
+                            path.display()
+                        )
+                    })?
+                    .trim()
+                    .to_owned(),
+            ),
+            None => env("OAUTH_CLIENT_SECRET").map(|s| s.trim().to_owned()),
+        };
+        let introspection = match (client_id, secret) {
+            (Some(client_id), Some(secret)) if !secret.is_empty() => {
+                Some(IntrospectionClient { client_id, client_secret: SecretString::from(secret) })
+            }
+            (Some(_), _) => {
+                return Err("--introspection-client-id needs the client's secret: --introspection-client-secret-file PATH (or OAUTH_CLIENT_SECRET)".into());
+            }
+            (None, Some(_)) if self.introspection_client_secret_file.is_some() => {
+                return Err(
+                    "--introspection-client-secret-file needs --introspection-client-id".into()
+                );
+            }
+            (None, _) => None,
+        };
+        if self.introspect_jwts && introspection.is_none() {
+            return Err("--introspect-jwts needs introspection credentials (--introspection-client-id and --introspection-client-secret-file)".into());
+        }
+        let mut required_scopes: Vec<String> = self
+            .required_scope
+            .iter()
+            .flat_map(|s| s.split_whitespace())
+            .map(str::to_owned)
+            .collect();
+        if required_scopes.is_empty()
+            && let Some(scope) = env("MCP_SCOPE")
+        {
+            required_scopes = scope.split_whitespace().map(str::to_owned).collect();
+        }
+        let placeholder = url::Url::parse("http://127.0.0.1/").map_err(|e| e.to_string())?;
+        let mut template = ResourceServerConfig::new("", issuer, placeholder);
+        template.audience = self.audience.clone();
+        template.required_scopes = required_scopes;
+        template.introspection = introspection;
+        template.introspect_jwts = self.introspect_jwts;
+        if let Some(ttl) = self.introspection_cache_ttl {
+            template.cache_ttl = Duration::from_secs(ttl);
+        }
+        Ok(template)
+    }
 }
 
 /// Options of OIDC bridge mode (`--transport http` without a shared secret).
@@ -184,7 +342,39 @@ impl HttpArgs {
             ("--session-sleep-after", self.session_sleep_after.is_some()),
         ];
         let given = flags.into_iter().filter(|(_, present)| *present).map(|(flag, _)| flag);
-        given.chain(self.bridge.given()).collect()
+        let auth = self.auth.is_some().then_some("--auth");
+        given.chain(auth).chain(self.bridge.given()).chain(self.resource_server.given()).collect()
+    }
+
+    /// The authentication mode: `--auth`, else shared-secret when a secret is given, else the
+    /// bridge; refuses flags of another mode.
+    pub fn mode(&self) -> Result<AuthMode, String> {
+        let secret = self.shared_secret.is_some() || self.shared_secret_file.is_some();
+        let mode =
+            self.auth.unwrap_or(if secret { AuthMode::SharedSecret } else { AuthMode::Bridge });
+        let foreign = |flags: Vec<&'static str>, mode: &str| {
+            if flags.is_empty() {
+                return Ok(());
+            }
+            let verb = if flags.len() == 1 { "is" } else { "are" };
+            Err(format!("{} {verb} only for {mode}", flags.join(", ")))
+        };
+        if mode != AuthMode::SharedSecret && secret {
+            return Err(format!(
+                "--shared-secret is only for --auth shared-secret, not {}",
+                mode.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default()
+            ));
+        }
+        if mode == AuthMode::SharedSecret && !secret {
+            return Err("--auth shared-secret needs --shared-secret-file PATH (or the secret in the environment)".into());
+        }
+        if mode != AuthMode::Bridge {
+            foreign(self.bridge.given(), "OIDC bridge mode (--auth bridge)")?;
+        }
+        if mode != AuthMode::ResourceServer {
+            foreign(self.resource_server.given(), "resource-server mode (--auth resource-server)")?;
+        }
+        Ok(mode)
     }
 
     /// The shared secret, from `--shared-secret-file` or `--shared-secret` / the environment.
@@ -243,5 +433,87 @@ impl HttpArgs {
             options.session_sleep_after = Duration::from_secs(sleep.max(1));
         }
         Ok(options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use clap::Parser;
+    use secrecy::ExposeSecret as _;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        http: HttpArgs,
+    }
+
+    fn parse(args: &[&str]) -> HttpArgs {
+        Cli::try_parse_from(std::iter::once("test").chain(args.iter().copied())).unwrap().http
+    }
+
+    #[test]
+    fn the_mode_follows_the_flags_and_refuses_those_of_another() {
+        assert_eq!(parse(&[]).mode().unwrap(), AuthMode::Bridge);
+        assert_eq!(parse(&["--shared-secret", "x"]).mode().unwrap(), AuthMode::SharedSecret);
+        let rs = parse(&["--auth", "resource-server", "--issuer", "https://idp.example"]);
+        assert_eq!(rs.mode().unwrap(), AuthMode::ResourceServer);
+        let err = parse(&["--issuer", "https://idp.example"]).mode().unwrap_err();
+        assert!(err.contains("--issuer is only for resource-server mode"), "{err}");
+        let err = parse(&["--auth", "resource-server", "--redis-url", "redis://r"]).mode();
+        assert!(err.unwrap_err().contains("--redis-url is only for OIDC bridge mode"));
+        let err = parse(&["--auth", "resource-server", "--shared-secret", "x"]).mode();
+        assert!(err.unwrap_err().contains("not resource-server"));
+        assert!(parse(&["--auth", "shared-secret"]).mode().is_err());
+    }
+
+    #[test]
+    fn resource_server_settings_take_the_seed_environment() {
+        let env = |name: &str| {
+            let value = match name {
+                "AUTH_HOST" => "localhost",
+                "AUTH_PORT" => "8080",
+                "AUTH_REALM" => "master",
+                "OAUTH_CLIENT_ID" => "mcp-server",
+                "OAUTH_CLIENT_SECRET" => "s3cret",
+                "MCP_SCOPE" => "mcp:tools mcp:read",
+                _ => return None,
+            };
+            Some(value.to_owned())
+        };
+        let args = parse(&["--auth", "resource-server"]).resource_server;
+        let config = args.settings_with(&env).unwrap();
+        assert_eq!(config.issuer, "http://localhost:8080/realms/master");
+        let client = config.introspection.unwrap();
+        assert_eq!(client.client_id, "mcp-server");
+        assert_eq!(client.client_secret.expose_secret(), "s3cret");
+        assert_eq!(config.required_scopes, ["mcp:tools", "mcp:read"]);
+        assert_eq!(config.cache_ttl, Duration::from_secs(60));
+
+        let args = parse(&[
+            "--issuer",
+            "https://sso.example/realms/lab",
+            "--required-scope",
+            "a,b",
+            "--introspection-cache-ttl",
+            "0",
+        ])
+        .resource_server;
+        let config = args.settings_with(&env).unwrap();
+        assert_eq!(config.issuer, "https://sso.example/realms/lab");
+        assert_eq!(config.required_scopes, ["a", "b"]);
+        assert!(config.cache_ttl.is_zero());
+
+        let none = |_: &str| None;
+        let err = parse(&[]).resource_server.settings_with(&none).unwrap_err();
+        assert!(err.contains("needs --issuer"), "{err}");
+        let args = parse(&["--issuer", "https://i.example", "--introspection-client-id", "x"]);
+        assert!(args.resource_server.settings_with(&none).unwrap_err().contains("secret"));
+        let args = parse(&["--issuer", "https://i.example", "--introspect-jwts"]);
+        assert!(args.resource_server.settings_with(&none).is_err());
+        let args = parse(&["--issuer", "ftp://i.example"]);
+        assert!(args.resource_server.settings_with(&none).is_err());
     }
 }

@@ -5,10 +5,9 @@
 //! issuer in particular: which claim names the user, the audience policy and the algorithms are
 //! configuration.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -20,6 +19,7 @@ use url::Url;
 
 pub use jwt_verify::Audience;
 
+use crate::cache::VerifiedTokens;
 use crate::error::ConfigError;
 use crate::tokens::{Identity, TokenRejection, admit, bearer_challenge, bearer_token};
 
@@ -146,43 +146,6 @@ pub struct JwtVerifier {
 /// agent sends the same bearer with every request; an Ed25519 check costs tens of microseconds,
 /// a look-up one. A key the issuer withdraws stops counting for cached tokens after this long.
 const VERIFIED_TTL: Duration = Duration::from_secs(60);
-/// The most tokens remembered; when full, the stale go, then all.
-const VERIFIED_MAX: usize = 10_000;
-
-/// Tokens that passed, by SHA-256 of the token (the token itself is not kept as a key).
-#[derive(Default)]
-struct VerifiedTokens {
-    entries: Mutex<HashMap<[u8; 32], (Identity, Instant)>>,
-}
-
-impl VerifiedTokens {
-    fn key(token: &str) -> [u8; 32] {
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-        let mut key = [0u8; 32];
-        key.copy_from_slice(digest.as_ref());
-        key
-    }
-
-    fn get(&self, key: &[u8; 32]) -> Option<Identity> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let (identity, checked) = entries.get(key)?;
-        (checked.elapsed() < VERIFIED_TTL && identity.expires_at > crate::tokens::now())
-            .then(|| identity.clone())
-    }
-
-    fn put(&self, key: [u8; 32], identity: &Identity) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= VERIFIED_MAX {
-            let now = crate::tokens::now();
-            entries
-                .retain(|_, (id, checked)| checked.elapsed() < VERIFIED_TTL && id.expires_at > now);
-            if entries.len() >= VERIFIED_MAX {
-                entries.clear();
-            }
-        }
-        entries.insert(key, (identity.clone(), Instant::now()));
-    }
-}
 
 impl fmt::Debug for JwtVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -198,11 +161,7 @@ impl JwtVerifier {
     /// A verifier fetching keys with the bridge's HTTP client (system roots, timeouts, no
     /// redirects).
     pub fn new(config: JwtVerifierConfig) -> Result<Self, ConfigError> {
-        let http = crate::http_client::builder()?
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ConfigError::Invalid(format!("HTTP client: {e}")))?;
-        Ok(Self::with_http_client(config, http))
+        Ok(Self::with_http_client(config, crate::ResourceServer::http_client()?))
     }
 
     /// A verifier fetching keys with `http` (which should not follow redirects; an answer from
@@ -218,7 +177,7 @@ impl JwtVerifier {
             resource_metadata: config.resource_metadata,
             validation,
             keys: RemoteKeySet::new(http, config.jwks_uri),
-            verified: VerifiedTokens::default(),
+            verified: VerifiedTokens::new(VERIFIED_TTL),
             required_claims: config.required_claims,
         }
     }
@@ -492,7 +451,7 @@ mod tests {
 
     #[test]
     fn verified_tokens_are_remembered_only_until_they_expire() {
-        let cache = VerifiedTokens::default();
+        let cache = VerifiedTokens::new(VERIFIED_TTL);
         let identity = |expires_at| Identity {
             subject: "alice".into(),
             site: "dirac".into(),

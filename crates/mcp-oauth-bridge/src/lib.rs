@@ -17,6 +17,7 @@
 //! the [`TokenVerifier`] through [`BridgeConfig::upstream_jwt`]). It must not
 //! depend on `rucio-client`, `mcp-transports` or any tool crate.
 
+mod cache;
 mod clients;
 mod error;
 mod http_client;
@@ -26,6 +27,7 @@ pub mod metrics;
 pub mod oidc;
 mod pages;
 mod per_user;
+mod resource_server;
 mod routes;
 mod seal;
 mod store;
@@ -49,6 +51,9 @@ pub use machine::{ClientCredential, MachineClient, MachineIdentity};
 pub use metrics::{BridgeMetrics, Outcome};
 pub use oidc::{OidcUpstream, OidcUpstreamConfig, RefreshGrant};
 pub use per_user::PerUser;
+pub use resource_server::{
+    IntrospectionClient, IssuerMetadata, ResourceServer, ResourceServerConfig,
+};
 pub use seal::{KeySet, Purpose};
 #[cfg(feature = "redis")]
 pub use store::RedisStore;

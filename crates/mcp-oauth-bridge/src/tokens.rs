@@ -123,6 +123,19 @@ pub struct Identity {
     pub expires_at: i64,
 }
 
+impl Identity {
+    /// The identity an HTTP request carries (rmcp hands tools the request's parts).
+    pub fn of_request(parts: Option<&http::request::Parts>) -> Option<&Self> {
+        parts.and_then(|parts| parts.extensions.get::<Self>())
+    }
+
+    /// Writes who called `tool` to the log (the audit trail of a server that acts as its own
+    /// identity for its callers).
+    pub fn record_call(&self, tool: &str) {
+        tracing::info!(site = %self.site, tool, caller = %self.subject, client = %self.client_id, "tool call");
+    }
+}
+
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Identity")

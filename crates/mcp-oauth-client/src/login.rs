@@ -41,7 +41,7 @@ where
     let identity = identity(redirect.clone()).await?;
     let client = oauth::client(request.server, &identity, Some(redirect.as_str()))?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, state) = client
+    let mut authorize = client
         .authorize_url(CsrfToken::new_random)
         .map_err(|_| {
             OAuthError::Discovery(format!(
@@ -51,8 +51,13 @@ where
         })?
         .set_pkce_challenge(challenge)
         .add_scopes(request.scopes.iter().cloned().map(Scope::new))
-        .add_extra_param("resource", request.resource)
-        .url();
+        .add_extra_param("resource", request.resource);
+    // OpenID Connect grants `offline_access` (a refresh token) only with `prompt=consent`
+    // (Core §11); without it the provider drops the scope and the person signs in every hour.
+    if request.scopes.iter().any(|s| s == "offline_access") {
+        authorize = authorize.add_extra_param("prompt", "consent");
+    }
+    let (url, state) = authorize.url();
     let (callbacks, mut arrived) = mpsc::channel(4);
     let listener = loopback.serve(callbacks);
     show_link(&url, request.open_browser).await;

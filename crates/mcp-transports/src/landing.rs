@@ -15,6 +15,10 @@ pub enum SiteAccess {
     SharedSecret,
     /// OAuth: the client opens a browser login by itself.
     OAuth,
+    /// OAuth at the institution's authorization server (resource-server mode): clients that
+    /// sign in by themselves need a client registered there; `mcp-auth-proxy` does it for the
+    /// others.
+    ResourceServer,
 }
 
 /// What the landing page lists.
@@ -61,7 +65,11 @@ fn snippets(
         format!("claude mcp add --transport http {server} {url}")
     };
     list.push(("Claude Code", "in a terminal", claude_code));
-    let desktop = if bearer {
+    let desktop = if access == SiteAccess::ResourceServer {
+        format!(
+            "{{\n  \"mcpServers\": {{\n    \"{server}\": {{\n      \"command\": \"mcp-auth-proxy\",\n      \"args\": [\"{url}\"]\n    }}\n  }}\n}}"
+        )
+    } else if bearer {
         format!(
             "{{\n  \"mcpServers\": {{\n    \"{server}\": {{\n      \"command\": \"npx\",\n      \"args\": [\"-y\", \"mcp-remote\", \"{url}\", \"--header\", \"Authorization:${{AUTH}}\"],\n      \"env\": {{ \"AUTH\": \"Bearer <your token>\" }}\n    }}\n  }}\n}}"
         )
@@ -70,7 +78,11 @@ fn snippets(
     };
     list.push((
         "Claude Desktop",
-        if bearer { "claude_desktop_config.json" } else { "the app" },
+        if bearer || access == SiteAccess::ResourceServer {
+            "claude_desktop_config.json"
+        } else {
+            "the app"
+        },
         desktop,
     ));
     let headers = |indent: &str, value: &str| {
@@ -148,6 +160,7 @@ impl LandingPage {
                     "Every request needs <code>Authorization: Bearer &lt;token&gt;</code>; ask the operator of this server for the token and put it in <code>${TOKEN_VARIABLE}</code>."
                 ),
                 SiteAccess::OAuth => "Your client opens a browser window to sign in the first time; no token to copy.".to_owned(),
+                SiteAccess::ResourceServer => "Sign in with your institution's account: clients that run OAuth themselves open a browser window the first time; for the others, <code>mcp-auth-proxy</code> does it on your machine.".to_owned(),
                 SiteAccess::Open => "No credentials needed.".to_owned(),
             };
             let _ = writeln!(html, "<p>{how}</p>");

@@ -1,10 +1,13 @@
 //! Sites behind the OAuth bridge: its token check (sealed tokens, and a trusted issuer's JWTs
 //! when the bridge is configured with one) as this crate's [`BearerVerifier`], counted in the
-//! bridge's metrics, and its routes mounted next to the MCP endpoint.
+//! bridge's metrics, and its routes mounted next to the MCP endpoint. Sites in resource-server
+//! mode: the [`ResourceServer`] check of an external issuer's tokens at the same seam.
 
 use std::sync::Arc;
 
-use mcp_oauth_bridge::{Bridge, BridgeMetrics, Outcome, TokenRejection, TokenVerifier};
+use mcp_oauth_bridge::{
+    Bridge, BridgeMetrics, Outcome, ResourceServer, TokenRejection, TokenVerifier,
+};
 
 use crate::auth::{BearerVerifier, Rejection, VerifyFuture};
 
@@ -62,6 +65,38 @@ impl BearerVerifier for OAuthVerifier {
 
     fn challenge(&self, rejection: &Rejection) -> String {
         self.verifier.challenge(rejection.error.map(|error| (error, rejection.description)))
+    }
+}
+
+/// An external issuer's tokens (resource-server mode) at the bearer seam.
+pub struct ResourceServerVerifier {
+    server: Arc<ResourceServer>,
+}
+
+impl std::fmt::Debug for ResourceServerVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResourceServerVerifier").field("site", &self.server.site()).finish()
+    }
+}
+
+impl ResourceServerVerifier {
+    pub fn new(server: Arc<ResourceServer>) -> Self {
+        Self { server }
+    }
+}
+
+impl BearerVerifier for ResourceServerVerifier {
+    fn verify<'a>(&'a self, token: &'a str) -> VerifyFuture<'a> {
+        Box::pin(async move {
+            let identity = self.server.verify(token).await.map_err(refusal)?;
+            let mut extensions = http::Extensions::new();
+            extensions.insert(identity);
+            Ok(extensions)
+        })
+    }
+
+    fn challenge(&self, rejection: &Rejection) -> String {
+        self.server.challenge(rejection.error.map(|error| (error, rejection.description)))
     }
 }
 

@@ -123,6 +123,16 @@ impl Site {
         self
     }
 
+    /// Puts the site behind an external authorization server's tokens (resource-server mode):
+    /// checked by `server` at the MCP endpoint, its RFC 9728 metadata mounted beside it (Host
+    /// check only: browser-based clients read it).
+    pub fn with_resource_server(mut self, server: &Arc<mcp_oauth_bridge::ResourceServer>) -> Self {
+        self.verifier = Some(Arc::new(crate::oauth::ResourceServerVerifier::new(server.clone())));
+        self.access = SiteAccess::ResourceServer;
+        self.public_routes = Some(server.router());
+        self
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -1,6 +1,7 @@
 //! rucio-mcp hosted over MCP streamable HTTP: the tool set of `rucio-mcp-tools` mounted as
-//! `mcp-transports` sites, either as one robot identity behind a shared secret, or for many users,
-//! each signed in through `mcp-oauth-bridge` with their site's Rucio OIDC login.
+//! `mcp-transports` sites, either as one robot identity behind a shared secret, for many users,
+//! each signed in through `mcp-oauth-bridge` with their site's Rucio OIDC login, or for many users
+//! with tokens of an existing authorization server (resource-server mode).
 //!
 //! Composition, and nothing else: this is where the tool crate, the transport and the bridge
 //! meet (they do not know each other). It parses no command line and reads no configuration
@@ -10,13 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_oauth_bridge::{
-    Bridge, BridgeConfig, BridgeMetrics, BridgeShared, KeySet, MetadataFetcher, StaticClient,
-    open_store,
+    Bridge, BridgeConfig, BridgeMetrics, BridgeShared, KeySet, MetadataFetcher, ResourceServer,
+    ResourceServerConfig, StaticClient, open_store,
 };
 use mcp_transports::{HttpOptions, HttpServer, Site, TransportError};
+use rucio_client::RucioClient;
 use rucio_mcp_tools::bridge::{RucioUpstream, UserClients};
 use rucio_mcp_tools::site_config::SiteConfig;
-use rucio_mcp_tools::{RucioMcpServer, ServerOptions, ToolMetrics};
+use rucio_mcp_tools::{RucioMcpServer, RucioSession, ServerOptions, ToolMetrics};
 use secrecy::SecretString;
 use url::Url;
 
@@ -159,6 +161,90 @@ pub async fn serve_bridge(
         metrics = %mcp_transports::metrics_url(&listening),
         read_only = settings.read_only,
         "serving MCP over streamable HTTP (OIDC bridge mode)"
+    );
+    Ok(listening.serve(mcp_transports::shutdown_signal()).await?)
+}
+
+/// Resource-server mode: every site of `sites` under `/site/{name}/`, each request with an
+/// access token of the configured authorization server (`template`, made per site with
+/// [`ResourceServerConfig::for_site`]). With `forward_user_token`, calls run at Rucio with the
+/// user's own token (a Rucio that accepts that issuer's tokens); otherwise as the site's
+/// configured identity, each caller written to the log. Serves until SIGTERM or Ctrl-C.
+pub async fn serve_resource_server(
+    options: HttpOptions,
+    version: &str,
+    template: &ResourceServerConfig,
+    sites: Vec<SiteConfig>,
+    forward_user_token: bool,
+    read_only: bool,
+) -> Result<(), HostingError> {
+    let Some(resource_url) = options.resource_url.clone() else {
+        return Err(HostingError::Setup(
+            "resource-server mode needs --resource-url: the public URL clients reach this server at (e.g. https://mcp.example.org/); tokens must be issued for it".into(),
+        ));
+    };
+    let http = ResourceServer::http_client().map_err(|e| HostingError::Setup(e.to_string()))?;
+    let metrics = ToolMetrics::new("rucio_mcp");
+    let mut server = HttpServer::new(options, PRODUCT, version);
+    metrics.register(server.registry_mut());
+    let base = resource_url.as_str().trim_end_matches('/').to_owned();
+    let mut urls = Vec::new();
+    for resolved in sites {
+        for warning in &resolved.warnings {
+            tracing::warn!("{warning}");
+        }
+        let name = resolved.site.clone();
+        let resource = Url::parse(&format!("{base}/site/{name}/"))
+            .map_err(|e| HostingError::Setup(format!("--resource-url: {e}")))?;
+        let title = format!("Rucio ({name})");
+        let checks = ResourceServer::discover(
+            template.for_site(&name, &title, resource.clone()),
+            http.clone(),
+        )
+        .await
+        .map_err(|e| HostingError::Setup(format!("site {name}: {e}")))?;
+        let options = ServerOptions::for_site(&name, read_only);
+        let (tools, who) = if forward_user_token {
+            let client = RucioClient::new(resolved.config.clone())
+                .map_err(|e| HostingError::Setup(format!("site {name}: {e}")))?;
+            (
+                RucioMcpServer::for_users(options, UserClients::new(client), metrics.clone()),
+                "as each user, with their own token",
+            )
+        } else {
+            let session = RucioSession::from_config(resolved.config.clone());
+            (
+                RucioMcpServer::new(options, session, metrics.clone()),
+                "as this server's own Rucio identity",
+            )
+        };
+        tracing::info!(
+            site = %name,
+            config = %resolved.source,
+            rucio = %resolved.config.rucio_host,
+            issuer = %checks.issuer(),
+            "site {name}: calls Rucio {who}"
+        );
+        let backend = tools.clone();
+        let mount = mounted(&name, tools)?
+            .with_description(format!("Rucio ({name}), {who}"))
+            .with_resource_server(&Arc::new(checks))
+            .with_readiness(Arc::new(move || {
+                let backend = backend.clone();
+                async move { backend.check_backend().await }
+            }));
+        server = server.site(mount);
+        urls.push(resource.to_string());
+    }
+    let listening = server.bind().await?;
+    tracing::info!(
+        mcp = %urls.first().cloned().unwrap_or_default(),
+        sites = %urls.join(","),
+        listen = %listening.local_addr(),
+        metrics = %mcp_transports::metrics_url(&listening),
+        issuer = %template.issuer,
+        read_only,
+        "serving MCP over streamable HTTP (resource-server mode)"
     );
     Ok(listening.serve(mcp_transports::shutdown_signal()).await?)
 }

@@ -381,6 +381,9 @@ impl ServerHandler for RucioMcpServer {
         }) else {
             return Err(McpError::invalid_params(format!("unknown tool `{}`", request.name), None));
         };
+        if let Some(caller) = Identity::of_request(context.extensions.get()) {
+            caller.record_call(spec.name());
+        }
         let started = Instant::now();
         let outcome = match self.run(spec, &request, &context).await {
             Outcome::Done(outcome) => outcome,
