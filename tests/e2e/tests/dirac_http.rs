@@ -883,3 +883,54 @@ fn the_auth_proxy_signs_in_at_diracx_with_the_device_flow() {
     assert_no_secrets(&said, &[access]);
     assert_no_secrets(&bridge.server.log(), &[access]);
 }
+
+/// Resource-server mode with DiracX as the authorization server: the metadata names DiracX,
+/// DiracX's own tokens pass and calls run as their user (the agent example with a `dirac login`
+/// credentials file), another VO's or an expired token gets 401.
+#[test]
+fn resource_server_mode_takes_diracx_tokens_as_their_user() {
+    let kit = Kit::diracx();
+    let issuer = kit.get("DIRACX_URL");
+    let port = e2e_tests::free_port().to_string();
+    let resource = format!("http://127.0.0.1:{port}/");
+    let server = HttpServer::start_binary(
+        &dirac_mcp_binary(),
+        &[
+            "--diracx-url",
+            issuer,
+            "--auth",
+            "resource-server",
+            "--issuer",
+            issuer,
+            "--port",
+            &port,
+            "--resource-url",
+            &resource,
+            "--site",
+            "testvo",
+        ],
+        &[],
+    );
+    let url = format!("{resource}site/testvo/");
+    let (status, challenge) = initialize(&url, "not-a-token");
+    assert_eq!(status, 401, "{}", server.log());
+    let metadata_url = format!("{resource}.well-known/oauth-protected-resource/site/testvo");
+    assert!(challenge.contains(&format!("resource_metadata=\"{metadata_url}\"")), "{challenge}");
+    let metadata: Value = serde_json::from_str(&get(&metadata_url, None).2).unwrap();
+    assert_eq!(metadata["authorization_servers"], json!([issuer]), "{metadata:#}");
+
+    let valid = mint(&[]);
+    assert_eq!(initialize(&url, &valid).0, 200, "{}", server.log());
+    for (what, token) in
+        [("another VO", mint(&["--vo", "othervo"])), ("expired", mint(&["--lifetime", "-120"]))]
+    {
+        assert_eq!(initialize(&url, &token).0, 401, "{what}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = robot_login(dir.path(), "alice");
+    let out = agent(&url, &[], &["--diracx-credentials", credentials.to_str().unwrap()]);
+    assert_success(&out, "the agent with a DiracX token", &server);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(r#""user": "alice""#));
+    assert!(server.log().contains("caller=alice"), "{}", server.log());
+    assert_no_secrets(&server.log(), &[&valid]);
+}
