@@ -150,6 +150,45 @@ struct Session {
     initialize: Option<Value>,
     /// Counts sessions opened, so concurrent 404s open only one new session.
     generation: u64,
+    /// What the client set up in the session beyond the handshake, set up again in a reopened
+    /// one: its `logging/setLevel` and its `resources/subscribe`s.
+    setup: SessionSetup,
+}
+
+/// The session state a client sets up with requests, which a remote that forgot the session
+/// forgot too.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct SessionSetup {
+    log_level: Option<Value>,
+    subscriptions: std::collections::BTreeSet<String>,
+}
+
+impl SessionSetup {
+    /// Notes what a client request sets up (or undoes).
+    fn note(&mut self, method: &str, params: &Value) {
+        let uri = || params.get("uri").and_then(Value::as_str).map(str::to_owned);
+        match method {
+            "logging/setLevel" => self.log_level = Some(params.clone()),
+            "resources/subscribe" => self.subscriptions.extend(uri()),
+            "resources/unsubscribe" => {
+                if let Some(uri) = uri() {
+                    self.subscriptions.remove(&uri);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The requests that set it up again, without ids.
+    fn requests(&self) -> Vec<Value> {
+        let level = self.log_level.iter().map(
+            |params| json!({"jsonrpc": "2.0", "method": "logging/setLevel", "params": params}),
+        );
+        let subscriptions = self.subscriptions.iter().map(|uri| {
+            json!({"jsonrpc": "2.0", "method": "resources/subscribe", "params": {"uri": uri}})
+        });
+        level.chain(subscriptions).collect()
+    }
 }
 
 #[derive(Debug)]
@@ -232,6 +271,8 @@ impl Remote {
                     self.send_or_answer(&message, Some(id)).await;
                 }
                 Kind::Request(id) => {
+                    let params = message.get("params").cloned().unwrap_or(Value::Null);
+                    self.session(|s| s.setup.note(method, &params));
                     let remote = self.clone();
                     let is_modern = routing_headers(&message).contains_key(METHOD);
                     let key = id.to_string();
@@ -551,6 +592,35 @@ impl Remote {
             });
         }
         self.handshake_done();
+        let setup = self.session(|s| s.setup.requests());
+        for (n, mut request) in setup.into_iter().enumerate() {
+            let id = json!(format!("mcp-forward-setup-{generation}-{n}"));
+            request["id"] = id.clone();
+            let method = request["method"].as_str().unwrap_or_default().to_owned();
+            let done = match self.post(&request, true).await {
+                Ok(response) if response.status().is_success() => {
+                    match self.answer(response, &id, false).await {
+                        Ok(answer) if answer.get("error").is_some() => {
+                            Err(ForwardError::Protocol(format!(
+                                "the remote answered {}",
+                                quoted(answer["error"].to_string().as_bytes())
+                            )))
+                        }
+                        other => other.map(drop),
+                    }
+                }
+                Ok(response) => {
+                    Err(ForwardError::Status { status: response.status(), detail: String::new() })
+                }
+                Err(e) => Err(e),
+            };
+            match done {
+                Ok(()) => tracing::debug!("{method} sent again in the new session"),
+                Err(e) => {
+                    tracing::warn!("{method} could not be sent again in the new session: {e}")
+                }
+            }
+        }
         Ok(())
     }
 
@@ -764,6 +834,24 @@ fn quoted(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_session_setup_is_noted_and_replayed() {
+        let mut setup = SessionSetup::default();
+        setup.note("logging/setLevel", &json!({"level": "info"}));
+        setup.note("logging/setLevel", &json!({"level": "error"}));
+        setup.note("resources/subscribe", &json!({"uri": "test://a"}));
+        setup.note("resources/subscribe", &json!({"uri": "test://b"}));
+        setup.note("resources/unsubscribe", &json!({"uri": "test://a"}));
+        setup.note("tools/call", &json!({"name": "x"}));
+        assert_eq!(
+            setup.requests(),
+            vec![
+                json!({"jsonrpc": "2.0", "method": "logging/setLevel", "params": {"level": "error"}}),
+                json!({"jsonrpc": "2.0", "method": "resources/subscribe", "params": {"uri": "test://b"}}),
+            ]
+        );
+    }
 
     #[test]
     fn requests_are_told_from_notifications_and_answers() {

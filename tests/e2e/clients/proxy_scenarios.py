@@ -89,6 +89,34 @@ async def refused():
     print(f"refused as expected: {failure}")
 
 
+async def setup_survives():
+    """What the client set up in its session (the log level) holds in the new session the proxy
+    opens when the remote forgot the old one (the conformance fixture server: its
+    `test_tool_with_logging` logs at info)."""
+    levels = []
+
+    async def on_log(params):
+        levels.append(params.level)
+
+    async with stdio_client(proxy_params()) as (read, write):
+        async with ClientSession(read, write, logging_callback=on_log) as session:
+            await session.initialize()
+            await session.call_tool("test_tool_with_logging", {})
+            check(len(levels) >= 2, f"the remote logs at info by default: {levels}")
+            levels.clear()
+            await session.set_logging_level("error")
+            await session.call_tool("test_tool_with_logging", {})
+            check(levels == [], f"level error set, yet: {levels}")
+            await step("restart the remote")
+            result = await session.call_tool("test_tool_with_logging", {})
+            check(not result.is_error, f"the call in the new session failed: {result.content}")
+            await asyncio.sleep(0.2)
+            check(levels == [], f"the new session forgot the level: {levels}")
+            await session.set_logging_level("debug")
+            await session.call_tool("test_tool_with_logging", {})
+            check(len(levels) >= 2, f"level debug in the new session: {levels}")
+
+
 def proxy_params():
     command = sys.argv[sys.argv.index("--") + 1:]
     return StdioServerParameters(command=command[0], args=command[1:], env=dict(os.environ))
@@ -98,6 +126,8 @@ async def main():
     scenario = sys.argv[1]
     if scenario == "refused":
         await refused()
+    elif scenario == "setup_survives":
+        await setup_survives()
     elif scenario == "modern":
         async with Client(proxy_params()) as client:
             print(f"negotiated {client.protocol_version}")

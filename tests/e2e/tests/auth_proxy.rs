@@ -303,3 +303,72 @@ fn a_tampered_state_or_issuer_is_refused() {
     );
     assert!(!dir.path().join("iss/tokens").exists(), "nothing was kept");
 }
+
+/// The conformance suite's fixture server on `port` (it logs at info in `test_tool_with_logging`
+/// and keeps a log level per session), once it listens.
+fn conformance_remote(port: u16) -> std::process::Child {
+    let binary = e2e_tests::target_dir().join("debug/conformance-server");
+    let mut child = std::process::Command::new(&binary)
+        .args(["--port", &port.to_string()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("{}: {e} (cargo build -p conformance-server)", binary.display())
+        });
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening on") {
+        line.clear();
+        assert!(
+            std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0,
+            "no listening line"
+        );
+    }
+    child
+}
+
+/// A remote that forgets the session (a restart) forgets what the client set up in it too: the
+/// proxy sets it up again in the new session (the log level here), unseen by the client.
+#[test]
+fn what_the_client_set_up_survives_a_new_remote_session() {
+    use std::io::{BufRead as _, Write as _};
+
+    let port = free_port();
+    let mut remote = conformance_remote(port);
+    let url = format!("http://127.0.0.1:{port}/site/conformance/");
+    let mut client = std::process::Command::new(mcp_python())
+        .arg(clients_dir().join("proxy_scenarios.py"))
+        .args(["setup_survives", "--"])
+        .arg(auth_proxy_binary())
+        .args([url.as_str(), "--debug"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(client.stdout.take().unwrap());
+    let mut transcript = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "the client ended early:\n{transcript}");
+        transcript.push_str(&line);
+        if line.trim() == "restart the remote" {
+            break;
+        }
+    }
+    let _ = remote.kill();
+    let _ = remote.wait();
+    let mut remote = conformance_remote(port);
+    writeln!(client.stdin.as_mut().unwrap(), "go").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let done = client.wait_with_output().unwrap();
+    let _ = remote.kill();
+    let _ = remote.wait();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(
+        done.status.success() && rest.contains("scenario setup_survives: ok"),
+        "{transcript}{rest}\n--- stderr\n{stderr}"
+    );
+    assert!(stderr.contains("logging/setLevel sent again in the new session"), "{stderr}");
+}
