@@ -288,16 +288,7 @@ pub async fn serve_bridge(
         server = server.site(mount);
         urls.push(resource.to_string());
     }
-    let listening = server.bind().await?;
-    tracing::info!(
-        mcp = %urls.first().cloned().unwrap_or_default(),
-        sites = %urls.join(","),
-        listen = %listening.local_addr(),
-        metrics = %mcp_transports::metrics_url(&listening),
-        read_only = settings.read_only,
-        "serving MCP over streamable HTTP (OIDC bridge mode)"
-    );
-    Ok(listening.serve(mcp_transports::shutdown_signal()).await?)
+    Ok(mcp_transports::serve_sites(server, &urls, "OIDC bridge mode", settings.read_only).await?)
 }
 
 /// Who calls DiracX in resource-server mode.
@@ -401,17 +392,7 @@ pub async fn serve_resource_server(
         server = server.site(mount);
         urls.push(resource.to_string());
     }
-    let listening = server.bind().await?;
-    tracing::info!(
-        mcp = %urls.first().cloned().unwrap_or_default(),
-        sites = %urls.join(","),
-        listen = %listening.local_addr(),
-        metrics = %mcp_transports::metrics_url(&listening),
-        issuer = %template.issuer,
-        read_only,
-        "serving MCP over streamable HTTP (resource-server mode)"
-    );
-    Ok(listening.serve(mcp_transports::shutdown_signal()).await?)
+    Ok(mcp_transports::serve_sites(server, &urls, "resource-server mode", read_only).await?)
 }
 
 /// The check of DiracX's own access tokens for a site: DiracX's keys, its issuer, no audience

@@ -30,6 +30,6 @@ pub use error::TransportError;
 pub use health::{Readiness, ReadinessCheck};
 pub use http_server::{HttpOptions, HttpServer, Listening, shutdown_signal};
 pub use landing::{LandingPage, SiteAccess};
-pub use shared_secret::{metrics_url, serve_shared_secret};
+pub use shared_secret::{metrics_url, serve_shared_secret, serve_sites};
 pub use site::Site;
 pub use stdio::serve_stdio;

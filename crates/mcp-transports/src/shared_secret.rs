@@ -1,5 +1,6 @@
-//! Shared-secret mode, whole: one site behind one static bearer, served until SIGTERM or Ctrl-C.
-//! What rucio-mcp and dirac-mcp do the same way; their hosting crates build the site.
+//! Shared-secret mode, whole: one site behind one static bearer, served until SIGTERM or Ctrl-C;
+//! and the start of a server of many sites. What rucio-mcp and dirac-mcp do the same way; their
+//! hosting crates build the sites.
 
 use std::sync::Arc;
 
@@ -31,6 +32,27 @@ pub async fn serve_shared_secret(
         listen = %listening.local_addr(),
         metrics = %metrics_url(&listening),
         "serving MCP over streamable HTTP (shared-secret mode)"
+    );
+    listening.serve(crate::shutdown_signal()).await
+}
+
+/// The servers of many sites (OIDC bridge and resource-server modes), whole: binds `server`,
+/// writes the start-up line naming `mode` and the sites' URLs, and serves until SIGTERM or
+/// Ctrl-C.
+pub async fn serve_sites(
+    server: HttpServer,
+    urls: &[String],
+    mode: &str,
+    read_only: bool,
+) -> Result<(), TransportError> {
+    let listening = server.bind().await?;
+    tracing::info!(
+        mcp = %urls.first().cloned().unwrap_or_default(),
+        sites = %urls.join(","),
+        listen = %listening.local_addr(),
+        metrics = %metrics_url(&listening),
+        read_only,
+        "serving MCP over streamable HTTP ({mode})"
     );
     listening.serve(crate::shutdown_signal()).await
 }

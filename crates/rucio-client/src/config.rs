@@ -396,7 +396,7 @@ impl RucioConfig {
             let raw = get(key).ok_or_else(|| ConfigError::Missing {
                 origin: origin.clone(),
                 key,
-                hint: ": it must be the https:// address of the Rucio server",
+                hint: ": it must be the http(s) address of the Rucio server (auth_host: of its authentication server, often the same)",
             })?;
             let url = Url::parse(raw).map_err(|e| invalid(key, raw, &e.to_string()))?;
             if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {

@@ -153,16 +153,7 @@ pub async fn serve_bridge(
         server = server.site(mount);
         urls.push(resource.to_string());
     }
-    let listening = server.bind().await?;
-    tracing::info!(
-        mcp = %urls.first().cloned().unwrap_or_default(),
-        sites = %urls.join(","),
-        listen = %listening.local_addr(),
-        metrics = %mcp_transports::metrics_url(&listening),
-        read_only = settings.read_only,
-        "serving MCP over streamable HTTP (OIDC bridge mode)"
-    );
-    Ok(listening.serve(mcp_transports::shutdown_signal()).await?)
+    Ok(mcp_transports::serve_sites(server, &urls, "OIDC bridge mode", settings.read_only).await?)
 }
 
 /// Resource-server mode: every site of `sites` under `/site/{name}/`, each request with an
@@ -236,17 +227,7 @@ pub async fn serve_resource_server(
         server = server.site(mount);
         urls.push(resource.to_string());
     }
-    let listening = server.bind().await?;
-    tracing::info!(
-        mcp = %urls.first().cloned().unwrap_or_default(),
-        sites = %urls.join(","),
-        listen = %listening.local_addr(),
-        metrics = %mcp_transports::metrics_url(&listening),
-        issuer = %template.issuer,
-        read_only,
-        "serving MCP over streamable HTTP (resource-server mode)"
-    );
-    Ok(listening.serve(mcp_transports::shutdown_signal()).await?)
+    Ok(mcp_transports::serve_sites(server, &urls, "resource-server mode", read_only).await?)
 }
 
 /// The site serving `tools`, with its tool list answered from bytes serialised once.

@@ -816,107 +816,15 @@ impl TestIdp {
     /// `idp_browser.py` does, and exchanges the code (with `resource`). Returns the token response
     /// (`access_token`, `refresh_token`, `expires_in`, `scope`, …).
     pub fn token_for(&self, resource: &str, login: &str) -> serde_json::Value {
-        // RFC 7636 appendix B's verifier and its S256 challenge: the e2e crate has no SHA-256,
-        // and a fixed verifier costs this headless helper nothing.
-        const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-        const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
         let redirect = format!("http://127.0.0.1:{}/callback", free_port());
-        let state = format!(
-            "st{:x}{:x}",
-            std::process::id(),
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-        );
-        let query = form_encode(&[
-            ("client_id", Self::PUBLIC_CLIENT_ID),
-            ("response_type", "code"),
-            ("redirect_uri", &redirect),
-            ("scope", "openid offline_access mcp:tools"),
-            ("prompt", "consent"),
-            ("resource", resource),
-            ("code_challenge", CHALLENGE),
-            ("code_challenge_method", "S256"),
-            ("state", &state),
-        ]);
-        let mut url = format!("{}/auth?{query}", self.issuer);
-        let mut form: Option<String> = None;
-        let mut jar: Vec<(String, String, String)> = Vec::new(); // (name, path, value)
-        let mut steps = Vec::new();
-        let answer = loop {
-            assert!(steps.len() < 20, "no redirect to the client: {steps:?}\n{}", self.log());
-            let path = url_path(&url).to_owned();
-            let cookie = jar
-                .iter()
-                .filter(|(_, p, _)| path.starts_with(p.as_str()))
-                .map(|(n, _, v)| format!("{n}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            let method = if form.is_some() { "POST" } else { "GET" };
-            let reply = idp_http(method, &url, &[("Cookie", cookie)], form.take().as_deref());
-            steps.push(format!("{method} {} -> {}", path.split('?').next().unwrap(), reply.status));
-            for set in reply.headers_named("set-cookie") {
-                store_cookie(&mut jar, set);
-            }
-            match reply.status {
-                301..=303 | 307 | 308 => {
-                    let location = reply.header("location").expect("a redirect without Location");
-                    if location.starts_with(&redirect) {
-                        break location.to_owned();
-                    }
-                    url = if location.starts_with('/') {
-                        format!("{}{location}", self.issuer)
-                    } else {
-                        assert!(
-                            location.starts_with(&self.issuer),
-                            "the IdP redirected elsewhere: {steps:?}"
-                        );
-                        location.to_owned()
-                    };
-                }
-                200 => {
-                    let (action, mut fields) = post_form(&reply.body).unwrap_or_else(|| {
-                        panic!("no form on the IdP's page: {steps:?}\n{}", reply.body)
-                    });
-                    match fields.iter().find(|(n, _)| n == "prompt").map(|(_, v)| v.as_str()) {
-                        Some("login") => {
-                            fields.retain(|(n, _)| n != "login" && n != "password");
-                            fields.push(("login".into(), login.into()));
-                            fields.push(("password".into(), "any-password".into()));
-                        }
-                        Some("consent") => {}
-                        other => panic!("unexpected form {other:?} on the IdP's page: {steps:?}"),
-                    }
-                    let fields: Vec<(&str, &str)> =
-                        fields.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-                    form = Some(form_encode(&fields));
-                    url = if action.starts_with('/') {
-                        format!("{}{action}", self.issuer)
-                    } else {
-                        action
-                    };
-                }
-                status => panic!("HTTP {status} from the IdP: {steps:?}\n{}", reply.body),
-            }
-        };
-        let params = query_params(&answer);
-        let param = |name: &str| {
-            params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).unwrap_or_else(|| {
-                let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
-                panic!("no {name} in the authorization response (it has {names:?}): {steps:?}")
-            })
-        };
-        assert_eq!(param("state"), state, "the authorization response's state");
-        assert_eq!(param("iss"), self.issuer, "the authorization response's iss (RFC 9207)");
-        let form = form_encode(&[
-            ("grant_type", "authorization_code"),
-            ("code", param("code")),
-            ("redirect_uri", &redirect),
-            ("code_verifier", VERIFIER),
-            ("client_id", Self::PUBLIC_CLIENT_ID),
-            ("resource", resource),
-        ]);
-        let reply = idp_http("POST", &format!("{}/token", self.issuer), &[], Some(&form));
-        assert_eq!(reply.status, 200, "the code exchange failed: {}\n{}", reply.body, self.log());
-        reply.json()
+        sign_in_headlessly(
+            &self.issuer,
+            Self::PUBLIC_CLIENT_ID,
+            &redirect,
+            "openid offline_access mcp:tools",
+            Some(resource),
+            login,
+        )
     }
 }
 
@@ -1213,4 +1121,143 @@ fn base64_encode(data: &[u8]) -> String {
         }
     }
     out
+}
+
+// --- Headless sign-in at any OpenID provider ----------------------------------------------------
+
+/// Signs `login` in headlessly at the OpenID provider `issuer` (plain `http://` on 127.0.0.1,
+/// `oidc-provider`'s devInteractions pages: a login form taking any password, and a consent form
+/// if the provider asks) as the public client `client_id` with PKCE S256, `scope`, and `resource`
+/// (RFC 8707) if given, and exchanges the code (with `resource`). Nothing needs to listen at
+/// `redirect_uri`: the code is read from the `Location` header. Returns the token response
+/// (`access_token`, `id_token`, `refresh_token`, …). [`TestIdp::token_for`] does the same for the
+/// test IdP's `mcp-public`; this one serves other providers, e.g. the Rucio kit's
+/// (`OIDC_ISSUER`, client `mcp-bridge-test`).
+pub fn sign_in_headlessly(
+    issuer: &str,
+    client_id: &str,
+    redirect_uri: &str,
+    scope: &str,
+    resource: Option<&str>,
+    login: &str,
+) -> serde_json::Value {
+    // RFC 7636 appendix B's verifier and its S256 challenge (the e2e crate has no SHA-256).
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let issuer = issuer.trim_end_matches('/');
+    let origin = url_origin(issuer);
+    let state = format!(
+        "st{:x}{:x}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    );
+    let mut query = vec![
+        ("client_id", client_id),
+        ("response_type", "code"),
+        ("redirect_uri", redirect_uri),
+        ("scope", scope),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+        ("state", &state),
+    ];
+    query.extend(resource.map(|r| ("resource", r)));
+    // A refresh token needs `offline_access` granted, which OpenID grants only on consent.
+    if scope.split(' ').any(|s| s == "offline_access") {
+        query.push(("prompt", "consent"));
+    }
+    let discovery =
+        idp_http("GET", &format!("{issuer}/.well-known/openid-configuration"), &[], None);
+    assert_eq!(discovery.status, 200, "the discovery document of {issuer}: {}", discovery.body);
+    let discovery = discovery.json();
+    let endpoint = |name: &str| {
+        discovery[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {name} in the discovery document of {issuer}"))
+            .to_owned()
+    };
+    let mut url = format!("{}?{}", endpoint("authorization_endpoint"), form_encode(&query));
+    let mut form: Option<String> = None;
+    let mut jar: Vec<(String, String, String)> = Vec::new(); // (name, path, value)
+    let mut steps = Vec::new();
+    let answer = loop {
+        assert!(steps.len() < 20, "no redirect to the client: {steps:?}");
+        let path = url_path(&url).to_owned();
+        let cookie = jar
+            .iter()
+            .filter(|(_, p, _)| path.starts_with(p.as_str()))
+            .map(|(n, _, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let method = if form.is_some() { "POST" } else { "GET" };
+        let reply = idp_http(method, &url, &[("Cookie", cookie)], form.take().as_deref());
+        steps.push(format!("{method} {} -> {}", path.split('?').next().unwrap(), reply.status));
+        for set in reply.headers_named("set-cookie") {
+            store_cookie(&mut jar, set);
+        }
+        match reply.status {
+            301..=303 | 307 | 308 => {
+                let location = reply.header("location").expect("a redirect without Location");
+                if location.starts_with(redirect_uri) {
+                    break location.to_owned();
+                }
+                url = if location.starts_with('/') {
+                    format!("{origin}{location}")
+                } else {
+                    assert!(
+                        location.starts_with(&origin),
+                        "the IdP redirected elsewhere: {steps:?}"
+                    );
+                    location.to_owned()
+                };
+            }
+            200 => {
+                let (action, mut fields) = post_form(&reply.body).unwrap_or_else(|| {
+                    panic!("no form on the IdP's page: {steps:?}\n{}", reply.body)
+                });
+                match fields.iter().find(|(n, _)| n == "prompt").map(|(_, v)| v.as_str()) {
+                    Some("login") => {
+                        fields.retain(|(n, _)| n != "login" && n != "password");
+                        fields.push(("login".into(), login.into()));
+                        fields.push(("password".into(), "any-password".into()));
+                    }
+                    Some("consent") => {}
+                    other => panic!("unexpected form {other:?} on the IdP's page: {steps:?}"),
+                }
+                let fields: Vec<(&str, &str)> =
+                    fields.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+                form = Some(form_encode(&fields));
+                url = if action.starts_with('/') { format!("{origin}{action}") } else { action };
+            }
+            status => panic!("HTTP {status} from the IdP: {steps:?}\n{}", reply.body),
+        }
+    };
+    let params = query_params(&answer);
+    let param = |name: &str| {
+        params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).unwrap_or_else(|| {
+            let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+            panic!("no {name} in the authorization response (it has {names:?}): {steps:?}")
+        })
+    };
+    assert_eq!(param("state"), state, "the authorization response's state");
+    if params.iter().any(|(n, _)| n == "iss") {
+        assert_eq!(param("iss"), issuer, "the authorization response's iss (RFC 9207)");
+    }
+    let mut exchange = vec![
+        ("grant_type", "authorization_code"),
+        ("code", param("code")),
+        ("redirect_uri", redirect_uri),
+        ("code_verifier", VERIFIER),
+        ("client_id", client_id),
+    ];
+    exchange.extend(resource.map(|r| ("resource", r)));
+    let reply = idp_http("POST", &endpoint("token_endpoint"), &[], Some(&form_encode(&exchange)));
+    assert_eq!(reply.status, 200, "the code exchange failed: {}", reply.body);
+    reply.json()
+}
+
+/// `scheme://authority` of an absolute URL.
+fn url_origin(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or_else(|| panic!("not a URL: {url}"));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    format!("{scheme}://{authority}")
 }
