@@ -147,6 +147,10 @@ pub struct ResourceServerArgs {
     /// within the cache time instead of at its expiry
     #[arg(long)]
     pub introspect_jwts: bool,
+    /// Seconds a token is still taken after its `exp` (or before its `nbf`), for clocks that
+    /// drift [default: 30]
+    #[arg(long, value_name = "SECONDS")]
+    pub clock_leeway: Option<u64>,
 }
 
 /// The issuer of a Keycloak realm from the environment of the minimal Python MCP auth server
@@ -165,8 +169,9 @@ fn keycloak_issuer(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
 
 impl ResourceServerArgs {
     pub fn given(&self) -> Vec<&'static str> {
-        let flags: [(&'static str, bool); 7] = [
+        let flags: [(&'static str, bool); 8] = [
             ("--issuer", self.issuer.is_some()),
+            ("--clock-leeway", self.clock_leeway.is_some()),
             ("--audience", self.audience.is_some()),
             ("--introspection-client-id", self.introspection_client_id.is_some()),
             ("--introspection-client-secret-file", self.introspection_client_secret_file.is_some()),
@@ -248,6 +253,9 @@ impl ResourceServerArgs {
         template.introspect_jwts = self.introspect_jwts;
         if let Some(ttl) = self.introspection_cache_ttl {
             template.cache_ttl = Duration::from_secs(ttl);
+        }
+        if let Some(leeway) = self.clock_leeway {
+            template.leeway = Duration::from_secs(leeway);
         }
         Ok(template)
     }

@@ -102,8 +102,8 @@ fn tokens_of_the_issuer_pass_and_everything_else_is_refused() {
         &idp,
         dir.path(),
         port,
-        &["jwt", "opaque", "short-opaque"],
-        &["--required-scope", "mcp:tools", "--introspection-cache-ttl", "2"],
+        &["jwt", "opaque", "short-opaque", "short-jwt"],
+        &["--required-scope", "mcp:tools", "--introspection-cache-ttl", "2", "--clock-leeway", "0"],
     );
     let base = format!("http://127.0.0.1:{port}");
     let url = |site: &str| format!("{base}/site/{site}/");
@@ -193,11 +193,20 @@ fn tokens_of_the_issuer_pass_and_everything_else_is_refused() {
     assert_eq!(status(&url("opaque"), &opaque), 401);
     assert_eq!(introspections(&idp), before + 2, "a refusal is not cached");
 
-    // Expired (the short resource's tokens live 5 s): introspection says inactive.
+    // Expired (the short resources' tokens live 5 s; no leeway): introspection says inactive,
+    // the JWT's `exp` is past.
     let short = access(&idp.token_for(&url("short-opaque"), "carol"));
+    let short_jwt = access(&idp.token_for(&url("short-jwt"), "carol"));
     assert_eq!(status(&url("short-opaque"), &short), 200, "{}", server.log());
+    assert_eq!(status(&url("short-jwt"), &short_jwt), 200, "{}", server.log());
     std::thread::sleep(std::time::Duration::from_secs(TestIdp::SHORT_TTL + 2));
     assert_eq!(status(&url("short-opaque"), &short), 401);
+    let (code, challenge, _, _) = initialize(&url("short-jwt"), Some(&short_jwt));
+    assert_eq!(code, 401);
+    assert!(
+        challenge.contains("error_description=\"the access token has expired\""),
+        "{challenge}"
+    );
 
     // The provider down: an opaque token never seen cannot be checked (503, no challenge); a JWT
     // still can (the keys are cached). Back up: the same token passes.
