@@ -8,8 +8,12 @@
 //! needs is done here, invisibly to the client:
 //!
 //! - the session: `Mcp-Session-Id` and `MCP-Protocol-Version` on every request after `initialize`;
-//!   a session the remote forgot (404) is opened again with the client's own `initialize` and the
-//!   request is sent once more; the session is ended (DELETE) when stdin closes;
+//!   a session the remote forgot (404) is opened again with the client's own `initialize`, its
+//!   log level and resource subscriptions, and the request is sent once more; the session is
+//!   ended (DELETE) when stdin closes;
+//! - protocol 2026-07-28: the routing headers (`Mcp-Method`, `Mcp-Name`) and the `Mcp-Param-*`
+//!   headers of the arguments a tool's schema marks with `x-mcp-header` (learnt from the
+//!   `tools/list` answers that pass); a cancellation aborts its request;
 //! - streams: answers that come as SSE are read event by event; a stream that breaks before the
 //!   answer is resumed with `Last-Event-ID`; the standalone GET stream carries what the remote
 //!   sends on its own, and is reopened where it left off;

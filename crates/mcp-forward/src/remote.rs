@@ -7,7 +7,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, AsyncWriteExt as _, BufReader};
@@ -113,6 +113,7 @@ where
         session: Mutex::new(Session::default()),
         recreating: tokio::sync::Mutex::new(()),
         cancel,
+        param_headers: Mutex::default(),
     });
     let read = remote.clone().read_input(input).await;
     remote.cancel.cancel();
@@ -201,7 +202,13 @@ struct Remote {
     recreating: tokio::sync::Mutex<()>,
     /// Ends the standalone stream when stdin closes.
     cancel: CancellationToken,
+    /// Per tool, the arguments its schema mirrors into `Mcp-Param-*` headers (2026-07-28,
+    /// SEP-2243), learnt from the `tools/list` answers that pass.
+    param_headers: Mutex<ParamHeaders>,
 }
+
+/// Tool name → (header name, argument name) of the arguments declared with `x-mcp-header`.
+type ParamHeaders = std::collections::HashMap<String, Vec<(HeaderName, String)>>;
 
 /// A message's envelope: enough to route it.
 #[derive(Debug)]
@@ -374,12 +381,31 @@ impl Remote {
             // A batch (2025-03-26) or anything else the remote answers: passed on whole.
             let Some(id) = id else { return self.pass_on(response).await };
             let answer = self.answer(response, id, true).await?;
+            if method == Some("tools/list") {
+                self.learn_param_headers(&answer);
+            }
             if initialize && let Some(version) = answer["result"]["protocolVersion"].as_str() {
                 let version = HeaderValue::from_str(version).ok();
                 self.session(|s| s.protocol_version = version);
             }
             return Ok(());
         }
+    }
+
+    /// Notes which arguments of the listed tools go into headers.
+    fn learn_param_headers(&self, answer: &Value) {
+        learn_param_headers(
+            &mut self.param_headers.lock().unwrap_or_else(PoisonError::into_inner),
+            answer,
+        );
+    }
+
+    /// The `Mcp-Param-*` headers of a `tools/call` of protocol 2026-07-28 (none for others).
+    fn argument_headers(&self, message: &Value) -> HeaderMap {
+        argument_headers(
+            &self.param_headers.lock().unwrap_or_else(PoisonError::into_inner),
+            message,
+        )
     }
 
     /// A message's POST, with the session's headers, the routing headers of protocols that
@@ -389,6 +415,7 @@ impl Remote {
             .request(reqwest::Method::POST)
             .await?
             .headers(routing_headers(message))
+            .headers(self.argument_headers(message))
             .header(CONTENT_TYPE, "application/json")
             .header(ACCEPT, "application/json, text/event-stream")
             .body(message.to_string());
@@ -751,6 +778,64 @@ fn routing_headers(message: &Value) -> HeaderMap {
     headers
 }
 
+/// Notes in `known` which arguments of the tools of a `tools/list` answer go into headers.
+fn learn_param_headers(known: &mut ParamHeaders, answer: &Value) {
+    let Some(tools) = answer.pointer("/result/tools").and_then(Value::as_array) else {
+        return;
+    };
+    for tool in tools {
+        let Some(name) = tool.get("name").and_then(Value::as_str) else { continue };
+        let declared = declared_param_headers(tool);
+        if declared.is_empty() {
+            known.remove(name);
+        } else {
+            known.insert(name.to_owned(), declared);
+        }
+    }
+}
+
+/// The `Mcp-Param-*` headers of `message` when it is a `tools/call` of protocol 2026-07-28: each
+/// declared argument that is a string (header-safe or base64-wrapped), a number or a boolean;
+/// null and absent ones are left out.
+fn argument_headers(known: &ParamHeaders, message: &Value) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let modern = message.pointer("/params/_meta/io.modelcontextprotocol~1protocolVersion");
+    if message.get("method").and_then(Value::as_str) != Some("tools/call") || modern.is_none() {
+        return headers;
+    }
+    let Some(tool) = message.pointer("/params/name").and_then(Value::as_str) else {
+        return headers;
+    };
+    for (header, argument) in known.get(tool).into_iter().flatten() {
+        let text = match message.pointer("/params/arguments").and_then(|a| a.get(argument)) {
+            Some(Value::String(text)) => header_text(text),
+            Some(value @ (Value::Number(_) | Value::Bool(_))) => value.to_string(),
+            _ => continue,
+        };
+        if let Ok(value) = HeaderValue::from_str(&text) {
+            headers.insert(header.clone(), value);
+        }
+    }
+    headers
+}
+
+/// The `Mcp-Param-{Name}` headers a tool's input schema declares (`x-mcp-header` on a top-level
+/// property of a primitive type), by argument; names that are not HTTP tokens are skipped.
+fn declared_param_headers(tool: &Value) -> Vec<(HeaderName, String)> {
+    let Some(properties) = tool.pointer("/inputSchema/properties").and_then(Value::as_object)
+    else {
+        return Vec::new();
+    };
+    properties
+        .iter()
+        .filter_map(|(argument, schema)| {
+            let name = schema.get("x-mcp-header")?.as_str()?;
+            let header = HeaderName::from_bytes(format!("mcp-param-{name}").as_bytes()).ok()?;
+            Some((header, argument.clone()))
+        })
+        .collect()
+}
+
 /// A value as it survives an HTTP header: printable ASCII as it is, anything else (or what looks
 /// like the wrapping itself) as `=?base64?…?=`.
 fn header_text(value: &str) -> String {
@@ -872,6 +957,39 @@ mod tests {
             Kind::OneWay
         ));
         assert!(matches!(kind(&json!([{"jsonrpc": "2.0", "id": 1, "method": "x"}])), Kind::OneWay));
+    }
+
+    #[test]
+    fn declared_arguments_travel_in_param_headers() {
+        let mut known = ParamHeaders::new();
+        let list = json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [
+            {"name": "route", "inputSchema": {"type": "object", "properties": {
+                "region": {"type": "string", "x-mcp-header": "Region"},
+                "shard": {"type": "integer", "x-mcp-header": "Shard"},
+                "dry": {"type": "boolean", "x-mcp-header": "Dry-Run"},
+                "bad": {"type": "string", "x-mcp-header": "not a token"},
+                "note": {"type": "string"}}}},
+            {"name": "plain", "inputSchema": {"type": "object"}}]}});
+        learn_param_headers(&mut known, &list);
+        let call = |arguments: Value| {
+            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+                "name": "route", "arguments": arguments,
+                "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}})
+        };
+        let headers = argument_headers(
+            &known,
+            &call(json!({"region": "eu-west", "shard": 7, "dry": true, "bad": "x", "note": "n"})),
+        );
+        assert_eq!(headers.len(), 3, "{headers:?}");
+        assert_eq!(headers["mcp-param-region"], "eu-west");
+        assert_eq!(headers["mcp-param-shard"], "7");
+        assert_eq!(headers["mcp-param-dry-run"], "true");
+        let wrapped = argument_headers(&known, &call(json!({"region": "Zürich", "shard": null})));
+        assert_eq!(wrapped["mcp-param-region"], "=?base64?WsO8cmljaA==?=");
+        assert!(!wrapped.contains_key("mcp-param-shard"), "null is left out");
+        let mut legacy = call(json!({"region": "eu"}));
+        legacy["params"]["_meta"] = Value::Null;
+        assert!(argument_headers(&known, &legacy).is_empty(), "only protocol 2026-07-28");
     }
 
     #[test]
