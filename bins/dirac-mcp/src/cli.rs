@@ -35,6 +35,9 @@ pub(crate) enum Command {
     Logout(LogoutArgs),
     /// Check that DiracX answers, and who you are there
     Whoami(DiracxArgs),
+    /// Check a configuration file for `serve --config`, or show the settings it gives
+    #[command(subcommand)]
+    Config(mcp_cli::config_file::ConfigCommand),
 }
 
 /// Where DiracX is and where the login is kept, as the `dirac` command line has them.
@@ -53,6 +56,10 @@ pub(crate) struct DiracxArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
+    /// A TOML file with the settings of `serve` (keys: the long flags in snake case, e.g.
+    /// `diracx_url`; see deploy/examples/); the environment and flags override it
+    #[arg(long, value_name = "PATH", env = "DIRAC_MCP_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) diracx: DiracxArgs,
     /// Hide and refuse the tools that submit, kill, delete, reschedule or change jobs
@@ -123,4 +130,26 @@ pub(crate) struct LogoutArgs {
     /// The OAuth client id the login was made with (its refresh token is revoked for it)
     #[arg(long, default_value = "myDIRACClientID", env = "DIRACX_CLIENT_ID")]
     pub(crate) client_id: String,
+}
+
+/// The keys of a configuration file that are dirac-mcp's own (beside `[http]` and the others of
+/// `mcp_cli::config_file::ServeFile`).
+#[derive(Debug, Default, serde::Deserialize, serde::Serialize)]
+pub(crate) struct DiracKeys {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) diracx_url: Option<url::Url>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) credentials_path: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) ca_path: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) site: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) machine_clients: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) diracx_issuer: Option<url::Url>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) no_diracx_tokens: Option<bool>,
 }

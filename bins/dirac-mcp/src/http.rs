@@ -178,3 +178,43 @@ async fn serve_bridge(args: &ServeArgs, registry: Registry) -> Result<(), String
     .await
     .map_err(|e| e.to_string())
 }
+
+/// `config check FILE`: `serve --config FILE` prepared up to the point of serving (settings, the
+/// files they name, the sites), without reaching DiracX; and what it would serve.
+pub(crate) fn check(file: &std::path::Path) -> Result<String, String> {
+    use clap::{CommandFactory as _, FromArgMatches as _, ValueEnum as _};
+
+    let command = mcp_cli::http::with_env_prefix(crate::cli::Cli::command(), "DIRAC_MCP_");
+    let (_, matches, _) =
+        mcp_cli::config_file::serve_under::<crate::cli::DiracKeys>(command, file)?;
+    let mut args = ServeArgs::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+    args.http.env_prefix = "DIRAC_MCP_";
+    args.http.bridge.env_prefix = "DIRAC_MCP_";
+    let settings = Settings::new(&args.diracx)?;
+    if args.transport == mcp_cli::Transport::Stdio {
+        return Ok(format!("stdio, DiracX {}", settings.url));
+    }
+    let http = &args.http;
+    let mode = http.mode()?;
+    http.options()?;
+    for spec in &args.site {
+        DiracSite::parse(spec, &settings.url)?;
+    }
+    match mode {
+        AuthMode::SharedSecret => {
+            http.shared_secret()?;
+        }
+        AuthMode::Bridge => {
+            http.resource_url.as_ref().ok_or("OIDC bridge mode needs resource_url")?;
+            http.bridge.keys()?;
+            http.bridge.static_clients()?;
+        }
+        AuthMode::ResourceServer => {
+            http.resource_url.as_ref().ok_or("resource-server mode needs resource_url")?;
+            http.resource_server.settings()?;
+        }
+    }
+    let sites = if args.site.is_empty() { "every VO".to_owned() } else { args.site.join(", ") };
+    let mode = mode.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default();
+    Ok(format!("http, {mode} mode, DiracX {}, sites {sites}", settings.url))
+}

@@ -22,7 +22,8 @@ use diracx_client::oidc::{DeviceLogin, DiracMetadata, Discovery, login_scope};
 use diracx_client::{ClientOptions, DiracxClient, jwt};
 use mcp_cli::Transport;
 
-use crate::cli::{Cli, Command, DiracxArgs, LoginArgs, LogoutArgs, ServeArgs};
+use crate::cli::{Cli, Command, DiracKeys, DiracxArgs, LoginArgs, LogoutArgs, ServeArgs};
+use mcp_cli::config_file::{self, ConfigCommand};
 
 const PROGRAM: &str = "dirac-mcp";
 
@@ -36,7 +37,13 @@ pub fn no_extensions(registry: Registry) -> Result<Registry, DuplicateTool> {
 
 /// Parses the command line and runs the command; `extend` adds an extended build's tool sets.
 pub fn run(extend: Extend) -> ExitCode {
-    let matches = mcp_cli::http::with_env_prefix(Cli::command(), "DIRAC_MCP_").get_matches();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let command = mcp_cli::http::with_env_prefix(Cli::command(), "DIRAC_MCP_");
+    let command = match config_file::for_args::<DiracKeys>(command, &args, "DIRAC_MCP_CONFIG") {
+        Ok(command) => command,
+        Err(e) => return mcp_cli::fail(PROGRAM, &e),
+    };
+    let matches = command.get_matches_from(args);
     let mut cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -60,6 +67,23 @@ pub fn run(extend: Extend) -> ExitCode {
         Command::Login(args) => mcp_cli::run_async(PROGRAM, login(args)),
         Command::Logout(args) => mcp_cli::run_async(PROGRAM, logout(args)),
         Command::Whoami(args) => mcp_cli::run_async(PROGRAM, whoami(args)),
+        Command::Config(ConfigCommand::Check { file }) => match http::check(&file) {
+            Ok(summary) => {
+                println!("{}: {summary}", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => mcp_cli::fail(PROGRAM, &e),
+        },
+        Command::Config(ConfigCommand::Show { file }) => {
+            let command = mcp_cli::http::with_env_prefix(Cli::command(), "DIRAC_MCP_");
+            match config_file::serve_under::<DiracKeys>(command, &file) {
+                Ok((serve, matches, ids)) => {
+                    print!("{}", config_file::show(&serve, &matches, &ids));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => mcp_cli::fail(PROGRAM, &e),
+            }
+        }
     }
 }
 

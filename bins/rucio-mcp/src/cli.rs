@@ -29,6 +29,9 @@ pub(crate) enum Command {
     Ping(SiteArgs),
     /// Print a new random key for the OAuth bridge's tokens (for --token-key-file)
     TokenKey,
+    /// Check a configuration file for `serve --config`, or show the settings it gives
+    #[command(subcommand)]
+    Config(mcp_cli::config_file::ConfigCommand),
     /// List the built-in site presets, or print one preset's rucio.cfg
     Sites {
         /// Preset to print (case-insensitive); lists all presets when omitted
@@ -39,8 +42,8 @@ pub(crate) enum Command {
 #[derive(Debug, Args)]
 pub(crate) struct SiteArgs {
     /// Built-in site preset (see `rucio-mcp sites`); default: $RUCIO_CONFIG if set, else escape.
-    /// With --rucio-cfg, the name the site is served under. In OIDC bridge mode repeatable, and
-    /// `NAME=PATH` serves the rucio.cfg at PATH as site NAME
+    /// With --rucio-cfg, the name the site is served under; `NAME=PATH` serves the rucio.cfg at
+    /// PATH as site NAME. Repeatable in the HTTP modes for many users (bridge, resource-server)
     #[arg(long, value_name = "NAME", action = clap::ArgAction::Append)]
     pub(crate) site: Vec<String>,
     /// Your own rucio.cfg (takes precedence over --site)
@@ -54,6 +57,10 @@ pub(crate) struct SiteArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
+    /// A TOML file with the settings of `serve` (keys: the long flags in snake case, e.g.
+    /// `resource_url`; see deploy/examples/); the environment and flags override it
+    #[arg(long, value_name = "PATH", env = "RUCIO_MCP_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) site: SiteArgs,
     /// Hide and refuse the seven tools that create, change or delete rules
@@ -76,4 +83,18 @@ pub(crate) struct ServeArgs {
     pub(crate) forward_user_token: bool,
     #[command(flatten)]
     pub(crate) http: HttpArgs,
+}
+
+/// The keys of a configuration file that are rucio-mcp's own (beside `[http]` and the others of
+/// `mcp_cli::config_file::ServeFile`).
+#[derive(Debug, Default, serde::Deserialize, serde::Serialize)]
+pub(crate) struct RucioKeys {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) site: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) rucio_cfg: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) auth_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) forward_user_token: Option<bool>,
 }

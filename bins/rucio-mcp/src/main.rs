@@ -10,15 +10,16 @@ mod cli;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::{CommandFactory, FromArgMatches, ValueEnum};
 use mcp_oauth_bridge::KeySet;
 use rucio_client::{Environment, RucioClient};
 use rucio_mcp_hosting::BridgeSettings;
 use rucio_mcp_tools::site_config::{self, SiteConfig};
 use rucio_mcp_tools::{RucioMcpServer, RucioSession, ServerOptions, ToolMetrics};
 
-use crate::cli::{Cli, Command, ServeArgs, SiteArgs};
+use crate::cli::{Cli, Command, RucioKeys, ServeArgs, SiteArgs};
 use mcp_cli::Transport;
+use mcp_cli::config_file::{self, ConfigCommand};
 use mcp_cli::http::AuthMode;
 
 /// jemalloc, with its background threads, returns freed memory to the system within seconds;
@@ -27,7 +28,13 @@ use mcp_cli::http::AuthMode;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
-    let matches = mcp_cli::http::with_env_prefix(Cli::command(), "RUCIO_MCP_").get_matches();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let command = mcp_cli::http::with_env_prefix(Cli::command(), "RUCIO_MCP_");
+    let command = match config_file::for_args::<RucioKeys>(command, &args, "RUCIO_MCP_CONFIG") {
+        Ok(command) => command,
+        Err(e) => return fail(&e),
+    };
+    let matches = command.get_matches_from(args);
     let mut cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -59,6 +66,23 @@ fn main() -> ExitCode {
             Err(e) => fail(&e),
         },
         Command::Serve(args) => run_async(serve(*args)),
+        Command::Config(ConfigCommand::Check { file }) => match check(&file) {
+            Ok(summary) => {
+                println!("{}: {summary}", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Config(ConfigCommand::Show { file }) => {
+            let command = mcp_cli::http::with_env_prefix(Cli::command(), "RUCIO_MCP_");
+            match config_file::serve_under::<RucioKeys>(command, &file) {
+                Ok((serve, matches, ids)) => {
+                    print!("{}", config_file::show(&serve, &matches, &ids));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
         Command::Ping(args) => run_async(ping(args)),
     }
 }
@@ -105,6 +129,22 @@ fn resolve_sites(args: &SiteArgs) -> Result<Vec<SiteConfig>, String> {
 fn resolve(args: &SiteArgs) -> Result<SiteConfig, String> {
     let site = match args.site.as_slice() {
         [] => None,
+        // `NAME=PATH`, as in OIDC bridge mode: the rucio.cfg at PATH served as NAME.
+        [one] if one.contains('=') => {
+            if args.rucio_cfg.is_some() {
+                return Err(format!("--site {one} names its rucio.cfg: drop --rucio-cfg"));
+            }
+            let (name, path) = one.split_once('=').unwrap_or((one, ""));
+            let env = Environment::from_process();
+            let path = std::path::Path::new(path.trim());
+            return site_config::resolve(
+                Some(name.trim()),
+                Some(path),
+                args.auth_type.as_deref(),
+                &env,
+            )
+            .map_err(|e| e.to_string());
+        }
         [one] => Some(one.as_str()),
         several => {
             return Err(format!(
@@ -216,6 +256,50 @@ async fn serve_resource_server(args: &ServeArgs) -> Result<(), String> {
     )
     .await
     .map_err(|e| e.to_string())
+}
+
+/// `config check FILE`: `serve --config FILE` prepared up to the point of serving (settings,
+/// the files they name, the sites' configurations), and what it would serve.
+fn check(file: &std::path::Path) -> Result<String, String> {
+    let command = mcp_cli::http::with_env_prefix(Cli::command(), "RUCIO_MCP_");
+    let (_, matches, _) = config_file::serve_under::<RucioKeys>(command, file)?;
+    let mut args = ServeArgs::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+    args.http.env_prefix = "RUCIO_MCP_";
+    args.http.bridge.env_prefix = "RUCIO_MCP_";
+    if args.transport == Transport::Stdio {
+        let given = args.http.given();
+        if !given.is_empty() {
+            return Err(format!("{} only apply to transport = \"http\"", given.join(", ")));
+        }
+        let site = resolve(&args.site)?;
+        return Ok(format!("stdio, site {} ({})", site.site, site.config.rucio_host));
+    }
+    let http = &args.http;
+    let mode = http.mode()?;
+    http.options()?;
+    let sites: Vec<String> = match mode {
+        AuthMode::SharedSecret => {
+            http.shared_secret()?;
+            vec![resolve(&args.site)?.site]
+        }
+        AuthMode::Bridge => {
+            if http.resource_url.is_none() {
+                return Err("OIDC bridge mode needs resource_url".into());
+            }
+            http.bridge.keys()?;
+            http.bridge.static_clients()?;
+            resolve_sites(&args.site)?.into_iter().map(|s| s.site).collect()
+        }
+        AuthMode::ResourceServer => {
+            if http.resource_url.is_none() {
+                return Err("resource-server mode needs resource_url".into());
+            }
+            http.resource_server.settings()?;
+            resolve_sites(&args.site)?.into_iter().map(|s| s.site).collect()
+        }
+    };
+    let mode = mode.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default();
+    Ok(format!("http, {mode} mode, sites {}", sites.join(", ")))
 }
 
 async fn ping(args: SiteArgs) -> Result<(), String> {

@@ -35,7 +35,8 @@ pub fn with_env_prefix(command: clap::Command, prefix: &'static str) -> clap::Co
 }
 
 /// How clients prove who they are over HTTP.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum AuthMode {
     /// Many users: this server is their OAuth authorization server and signs each in at the
     /// backend's own login (the default without a shared secret)
@@ -75,10 +76,10 @@ pub struct HttpArgs {
     #[arg(skip)]
     pub env_prefix: &'static str,
     /// Address to listen on [default: 127.0.0.1]
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", env = "MCP_HOST")]
     pub host: Option<IpAddr>,
     /// Port to listen on; 0 picks a free one [default: 8000]
-    #[arg(long)]
+    #[arg(long, env = "MCP_PORT")]
     pub port: Option<u16>,
     /// The public URL clients reach this server at (e.g. `https://mcp.example.org/`); `Host` and
     /// `Origin` are checked against it [default: `http://HOST:PORT/`]
@@ -92,21 +93,21 @@ pub struct HttpArgs {
     #[arg(long, value_name = "IPS", env = "FORWARDED_ALLOW_IPS")]
     pub forwarded_allow_ips: Option<String>,
     /// Port of the Prometheus /metrics endpoint; 0 picks a free one [default: 9001]
-    #[arg(long)]
+    #[arg(long, env = "MCP_METRICS_PORT")]
     pub metrics_port: Option<u16>,
     /// Address of the /metrics endpoint [default: 127.0.0.1]
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", env = "MCP_METRICS_HOST")]
     pub metrics_host: Option<IpAddr>,
     /// Seconds a shutdown (SIGTERM, Ctrl-C) waits for running tool calls [default: 30]
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", env = "MCP_SHUTDOWN_GRACE")]
     pub shutdown_grace: Option<u64>,
     /// Seconds without requests after which an MCP session is forgotten [default: 1800]
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", env = "MCP_SESSION_IDLE_TIMEOUT")]
     pub session_idle_timeout: Option<u64>,
     /// Seconds after its last request before an idle MCP session sleeps: it keeps a few hundred
     /// bytes instead of its worker and wakes unnoticed at its next request. Running calls keep it
     /// awake; a session that only did its handshake sleeps at once [default: 5]
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", env = "MCP_SESSION_SLEEP_AFTER")]
     pub session_sleep_after: Option<u64>,
     #[command(flatten)]
     pub bridge: BridgeArgs,
@@ -141,15 +142,15 @@ pub struct ResourceServerArgs {
     pub required_scope: Vec<String>,
     /// Seconds a token that passed is taken again without asking the issuer; a revoked token
     /// is refused at most this long after (0: introspect every request) [default: 60]
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", env = "MCP_INTROSPECTION_CACHE_TTL")]
     pub introspection_cache_ttl: Option<u64>,
     /// Also introspect JWT access tokens that verify locally, so that a revoked one is refused
     /// within the cache time instead of at its expiry
-    #[arg(long)]
+    #[arg(long, env = "MCP_INTROSPECT_JWTS")]
     pub introspect_jwts: bool,
     /// Seconds a token is still taken after its `exp` (or before its `nbf`), for clocks that
     /// drift [default: 30]
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", env = "MCP_CLOCK_LEEWAY")]
     pub clock_leeway: Option<u64>,
 }
 

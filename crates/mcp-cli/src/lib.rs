@@ -9,6 +9,8 @@
 //! `mcp-oauth-bridge` for the settings the flags give.
 
 #[cfg(feature = "http")]
+pub mod config_file;
+#[cfg(feature = "http")]
 pub mod http;
 
 use std::fmt::Display;
@@ -17,6 +19,11 @@ use std::process::ExitCode;
 use clap::ValueEnum;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[cfg_attr(
+    feature = "http",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum Transport {
     /// One user: the MCP client starts this process and talks over stdin/stdout
     Stdio,
@@ -25,6 +32,11 @@ pub enum Transport {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[cfg_attr(
+    feature = "http",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum LogLevel {
     Debug,
     Info,
@@ -33,6 +45,11 @@ pub enum LogLevel {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[cfg_attr(
+    feature = "http",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum LogFormat {
     Text,
     Json,
