@@ -2,7 +2,7 @@
 //!
 //! Order: cheap static checks first, the MCP conformance suite, then one real Rucio and one real
 //! DiracX (started side by side) for all tests, stopped afterwards even when tests fail, then the
-//! docs.
+//! docs. cargo-deny's checks run beside the conformance suite and the servers' start.
 
 use std::process::Command;
 
@@ -47,6 +47,8 @@ pub(crate) fn run_ci() -> Result<(), String> {
         "build",
         Command::new(&cargo).args(["build", "--workspace", "--all-targets", "--locked"]),
     )?;
+    // cargo-deny is built once per machine (minutes): beside the network-bound steps below.
+    let deny = std::thread::spawn(crate::deny::check);
     eprintln!("\nxtask ci: == clients");
     crate::clients::install()?;
     eprintln!("\nxtask ci: == conformance");
@@ -88,6 +90,13 @@ pub(crate) fn run_ci() -> Result<(), String> {
         let _ = rucio::down(&instance);
         stop_diracx();
         return Err(format!("authorization conformance: {e}"));
+    }
+    eprintln!("\nxtask ci: == deny (licences, bans, sources)");
+    let denied = deny.join().unwrap_or_else(|_| Err("the cargo-deny check panicked".into()));
+    if let Err(e) = denied {
+        let _ = rucio::down(&instance);
+        stop_diracx();
+        return Err(format!("deny: {e}"));
     }
     let tests = step(
         "tests",

@@ -10,6 +10,7 @@ mod clients;
 mod conformance;
 mod conformance_auth;
 mod conformance_client;
+mod deny;
 mod diracx;
 mod redis;
 mod rucio;
@@ -53,6 +54,8 @@ enum Cmd {
     },
     /// Install the MCP clients the end-to-end tests use (Python mcp SDK, Node 22, MCP Inspector CLI)
     Clients,
+    /// Check the dependency tree's licences, bans and sources with cargo-deny (deny.toml)
+    Deny,
     /// Measure rucio-mcp beside the Python rucio-mcp 0.10.0 on the local Rucio (stdio, http,
     /// bridge), and dirac-mcp beside dirac-agentic's (dirac) and in bridge mode (dirac-http)
     Bench(Box<bench::BenchArgs>),
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
             DemoOf::All => demo().and_then(|()| dirac_demo()),
         },
         Cmd::Clients => clients::install(),
+        Cmd::Deny => deny::check(),
         Cmd::Bench(args) => bench::run(&args),
         Cmd::Conformance => {
             conformance::run_conformance().and_then(|()| authorization_conformance())

@@ -183,6 +183,17 @@ fn proc_status_kib(field: &str) -> Option<u64> {
     line[field.len()..].trim().trim_end_matches("kB").trim().parse().ok()
 }
 
+/// User plus system CPU time of the process (`/proc/self/stat` fields 14 and 15, in the
+/// kernel's USER_HZ ticks: 100 per second on Linux, whatever the kernel's own HZ).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count from its closing one.
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 1..)?.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    #[allow(clippy::cast_precision_loss)] // ticks far below 2^52
+    Some(ticks as f64 / 100.0)
+}
+
 fn open_fds() -> Option<u64> {
     std::fs::read_dir("/proc/self/fd").ok().map(|dir| dir.count() as u64)
 }
@@ -240,6 +251,15 @@ impl Collector for ProcessCollector {
                     fds as f64,
                 )?;
             }
+        }
+        if let Some(seconds) = cpu_seconds() {
+            let metric = prometheus_client::metrics::counter::ConstCounter::new(seconds);
+            metric.encode(encoder.encode_descriptor(
+                "process_cpu",
+                "User and system CPU time spent",
+                Some(&Unit::Seconds),
+                metric.metric_type(),
+            )?)?;
         }
         gauge(
             &mut encoder,
@@ -303,6 +323,7 @@ mod tests {
         let text = render(&registry).unwrap_or_default();
         assert!(text.contains("process_resident_memory_bytes "), "{text}");
         assert!(text.contains("process_open_fds "), "{text}");
+        assert!(text.contains("process_cpu_seconds_total "), "{text}");
         assert!(text.contains("process_uptime_seconds "), "{text}");
     }
 }
