@@ -34,6 +34,9 @@ use crate::tokens::{Identity, TokenRejection, admit, bearer_challenge, bearer_to
 const MAX_ANSWER_BYTES: usize = 256 * 1024;
 /// How long one introspection may take before the request gets a 503.
 const INTROSPECTION_TIMEOUT: Duration = Duration::from_secs(10);
+/// Introspections in flight at once: a flood of made-up tokens (never cached) waits here
+/// instead of becoming a flood at the issuer.
+const INTROSPECTIONS_AT_ONCE: usize = 32;
 
 /// The credentials this server introspects with (RFC 7662 §2.1: the resource server is a client
 /// of the authorization server).
@@ -186,6 +189,7 @@ pub struct ResourceServer {
     http: reqwest::Client,
     verified: VerifiedTokens,
     introspections: AtomicU64,
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for ResourceServer {
@@ -267,6 +271,7 @@ impl ResourceServer {
             introspection,
             http,
             introspections: AtomicU64::new(0),
+            in_flight: tokio::sync::Semaphore::new(INTROSPECTIONS_AT_ONCE),
         })
     }
 
@@ -328,6 +333,14 @@ impl ResourceServer {
         let Some((endpoint, client)) = &self.introspection else {
             return Err(TokenRejection::Invalid);
         };
+        let unavailable = |reason: String| {
+            tracing::warn!(site = %self.config.site, %reason, "token introspection failed");
+            TokenRejection::Unavailable
+        };
+        let _turn = tokio::time::timeout(INTROSPECTION_TIMEOUT, self.in_flight.acquire())
+            .await
+            .map_err(|_| unavailable("too many introspections waiting".into()))?
+            .map_err(|_| unavailable("closed".into()))?;
         self.introspections.fetch_add(1, Ordering::Relaxed);
         let encode =
             |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
