@@ -203,6 +203,11 @@ pub async fn serve_resource_server(
                 "as each user, with their own token",
             )
         } else {
+            if resolved.config.auth_type == rucio_client::AuthType::Oidc {
+                return Err(HostingError::Setup(format!(
+                    "site {name}: calls run as this server's own Rucio identity, but its rucio.cfg signs in with OIDC (a person's login): give it a robot's rucio.cfg (x509, userpass), or pass each user's token with --forward-user-token"
+                )));
+            }
             let session = RucioSession::from_config(resolved.config.clone());
             (
                 RucioMcpServer::new(options, session, metrics.clone()),
