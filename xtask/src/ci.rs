@@ -1,8 +1,10 @@
 //! `cargo xtask ci`: the whole check, as `.ci/run` runs it on a fresh clone.
 //!
-//! Order: cheap static checks first, the MCP conformance suite, then one real Rucio and one real
+//! Order: cheap static checks first, the Helm charts rendered and validated, the MCP
+//! conformance suite, then one real Rucio and one real
 //! DiracX (started side by side) for all tests, stopped afterwards even when tests fail, then the
-//! docs. cargo-deny's checks run beside the conformance suite and the servers' start.
+//! container images of the debug binaries (built and run), and the docs. cargo-deny's checks (and
+//! the SBOM tool's installation) run beside the conformance suite and the servers' start.
 
 use std::process::Command;
 
@@ -47,8 +49,13 @@ pub(crate) fn run_ci() -> Result<(), String> {
         "build",
         Command::new(&cargo).args(["build", "--workspace", "--all-targets", "--locked"]),
     )?;
-    // cargo-deny is built once per machine (minutes): beside the network-bound steps below.
-    let deny = std::thread::spawn(crate::deny::check);
+    eprintln!("\nxtask ci: == helm (render every mode, validate, config check)");
+    crate::helm::run_helm(true).map_err(|e| format!("helm: {e}"))?;
+    // cargo-deny and cargo-cyclonedx are built once per machine (minutes each): beside the
+    // network-bound steps below.
+    let deny = std::thread::spawn(|| {
+        crate::deny::check().and_then(|()| crate::image::sbom_tool().map(drop))
+    });
     eprintln!("\nxtask ci: == clients");
     crate::clients::install()?;
     eprintln!("\nxtask ci: == conformance");
@@ -110,6 +117,9 @@ pub(crate) fn run_ci() -> Result<(), String> {
         rucio::down(&instance).and(diracx::down(&diracx)).and(diracx::down(&diracx_short));
     tests?;
     stopped?;
+
+    eprintln!("\nxtask ci: == images (debug binaries: files, no shell, --version, /healthz)");
+    crate::image::check_all_debug().map_err(|e| format!("images: {e}"))?;
 
     step(
         "docs",

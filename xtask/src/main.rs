@@ -12,6 +12,8 @@ mod conformance_auth;
 mod conformance_client;
 mod deny;
 mod diracx;
+mod helm;
+mod image;
 mod redis;
 mod rucio;
 
@@ -64,6 +66,17 @@ enum Cmd {
     /// its authorization-server scenarios against rucio-mcp's OAuth bridge (starts the local Rucio
     /// for them if it is not running, and stops it afterwards)
     Conformance,
+    /// Build small OCI images of rucio-mcp, dirac-mcp and mcp-auth-proxy without a daemon
+    /// (buildah), with an SBOM each, into target/image/ (deploy/container/README.md)
+    Image(image::ImageArgs),
+    /// Render the Helm charts of deploy/helm (every values file of their ci/) with Helm's own
+    /// engine, lint them, validate the objects against the Kubernetes schemas and check their
+    /// properties and server configs; refused values must fail with their message
+    Helm {
+        /// Change nothing: fail if a generated file (the dashboard copies, appVersion) is stale
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -106,6 +119,8 @@ fn main() -> ExitCode {
         Cmd::Conformance => {
             conformance::run_conformance().and_then(|()| authorization_conformance())
         }
+        Cmd::Image(args) => image::run_image(&args),
+        Cmd::Helm { check } => helm::run_helm(check),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
