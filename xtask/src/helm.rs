@@ -960,7 +960,7 @@ fn write(path: &Path, content: &str) -> Result<(), String> {
     std::fs::write(path, content).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// Renders, lints and validates the cases of a request (argv[1], JSON); prints the outcomes.
+/// Renders, lints and validates the cases of a request (`argv[1]`, JSON); prints the outcomes.
 const RENDER_PY: &str = r##""""Written by `cargo xtask helm` (xtask/src/helm.rs); run with the venv it installs.
 
 Renders Helm charts with Helm's own engine (helm-python-sdk: Helm's Go SDK as a shared library,
