@@ -17,8 +17,12 @@
 //! - `dirac-http`: our `dirac-mcp` in OIDC bridge mode on the local DiracX: full login, search
 //!   under load beside DiracX's REST API, the DiracX token check; see [`dirac_http`]. Figures in
 //!   `target/bench/dirac-http.json`.
-//! - `proxy`: `mcp-auth-proxy` beside `mcp-remote` 0.15.1, both forwarding stdio to `rucio-mcp`
-//!   (shared secret); see [`proxy`]. Figures in `target/bench/proxy.json`.
+//! - `proxy`: `mcp-auth-proxy` beside `mcp-remote` 0.15.1 and authful-mcp-proxy 0.3.0, all
+//!   forwarding stdio to `rucio-mcp` in resource-server mode with a cached token of the test
+//!   OpenID provider; see [`proxy`]. Figures in `target/bench/proxy.json`.
+//! - `resource-server`: `rucio-mcp` in resource-server mode with the test OpenID provider as
+//!   issuer: the bearer check (criterion) and `tools/list` under load beside shared-secret mode;
+//!   see [`resource_server`]. Figures in `target/bench/resource-server.json`.
 //!
 //! Either way the figures land on stdout as a markdown table, the servers' stderr in
 //! `target/bench/logs/`.
@@ -29,6 +33,7 @@ mod dirac;
 mod dirac_http;
 mod http;
 mod proxy;
+mod resource_server;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -57,9 +62,14 @@ pub(crate) enum Suite {
     /// many sessions beside DiracX's REST API (throughput, the MCP layer's CPU share), the
     /// DiracX token check micro-bench
     DiracHttp,
-    /// mcp-auth-proxy beside mcp-remote 0.15.1, both forwarding stdio to rucio-mcp (shared
-    /// secret) on the local Rucio: spawn → tools/list, added latency per call, peak RSS
+    /// mcp-auth-proxy beside mcp-remote 0.15.1 and authful-mcp-proxy 0.3.0, all forwarding
+    /// stdio to rucio-mcp in resource-server mode (a cached token of the test IdP) on the local
+    /// Rucio: spawn → tools/list, added latency per call, peak RSS
     Proxy,
+    /// rucio-mcp in resource-server mode (the test IdP as issuer): the bearer check micro-bench
+    /// (JWT first sight and cached, introspection cached and not), tools/list under load beside
+    /// shared-secret mode
+    ResourceServer,
 }
 
 #[derive(Args)]
@@ -81,6 +91,8 @@ pub(crate) struct BenchArgs {
     dirac: dirac::DiracArgs,
     #[command(flatten)]
     dirac_http: dirac_http::DiracHttpArgs,
+    #[command(flatten)]
+    resource_server: resource_server::ResourceServerArgs,
 }
 
 pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
@@ -91,6 +103,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
         Suite::Dirac => dirac::run(&args.dirac, args.runs, args.calls),
         Suite::DiracHttp => dirac_http::run(&args.dirac_http),
         Suite::Proxy => proxy::run(args.runs, args.calls),
+        Suite::ResourceServer => resource_server::run(&args.resource_server),
     }
 }
 

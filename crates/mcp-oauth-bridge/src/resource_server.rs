@@ -190,7 +190,12 @@ pub struct ResourceServer {
     verified: VerifiedTokens,
     introspections: AtomicU64,
     in_flight: tokio::sync::Semaphore,
+    /// Checks under way, by token hash: their callers share one verdict.
+    pending: std::sync::Mutex<std::collections::HashMap<[u8; 32], PendingCheck>>,
 }
+
+/// The verdict of a check under way, for everyone waiting on it.
+type PendingCheck = Arc<tokio::sync::OnceCell<Result<Identity, TokenRejection>>>;
 
 impl std::fmt::Debug for ResourceServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -272,6 +277,7 @@ impl ResourceServer {
             http,
             introspections: AtomicU64::new(0),
             in_flight: tokio::sync::Semaphore::new(INTROSPECTIONS_AT_ONCE),
+            pending: std::sync::Mutex::default(),
         })
     }
 
@@ -313,19 +319,38 @@ impl ResourceServer {
         if let Some(identity) = self.verified.get(&key) {
             return Ok(identity);
         }
-        let identity = match &self.jwt {
+        // Sessions that open at once with the same new token wait for one check, not one each.
+        let check = {
+            let mut pending =
+                self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            pending.entry(key).or_default().clone()
+        };
+        let verdict = check.get_or_init(|| self.check(token)).await.clone();
+        {
+            let mut pending =
+                self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if pending.get(&key).is_some_and(|current| Arc::ptr_eq(current, &check)) {
+                pending.remove(&key);
+            }
+        }
+        let identity = verdict?;
+        self.verified.put(key, &identity);
+        Ok(identity)
+    }
+
+    /// The whole check of a token not in the cache.
+    async fn check(&self, token: &str) -> Result<Identity, TokenRejection> {
+        match &self.jwt {
             Some(jwt) if Jws::looks_like(token) => {
                 let identity = jwt.verify(token).await?;
                 if self.config.introspect_jwts {
                     self.introspect(token).await?;
                 }
-                identity
+                Ok(identity)
             }
-            _ if self.introspection.is_some() => self.introspect(token).await?,
-            _ => return Err(TokenRejection::Invalid),
-        };
-        self.verified.put(key, &identity);
-        Ok(identity)
+            _ if self.introspection.is_some() => self.introspect(token).await,
+            _ => Err(TokenRejection::Invalid),
+        }
     }
 
     /// Asks the issuer about `token` (RFC 7662) and checks what it says.
@@ -591,6 +616,60 @@ mod tests {
             rs.challenge(Some(("invalid_token", "expired"))),
             "Bearer resource_metadata=\"https://mcp.example/.well-known/oauth-protected-resource/site/lab\", scope=\"mcp:tools\", error=\"invalid_token\", error_description=\"expired\""
         );
+    }
+
+    /// Many requests with one new opaque token at once: one introspection, one verdict for all;
+    /// the next one comes from the cache.
+    #[tokio::test]
+    async fn concurrent_checks_of_one_token_ask_the_issuer_once() {
+        use std::sync::atomic::AtomicUsize;
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counter = asked.clone();
+        let answer = axum::routing::post(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                axum::Json(json!({"active": true, "sub": "alice", "scope": "mcp:tools",
+                    "aud": "https://mcp.example/site/lab/", "exp": now() + 600}))
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}/introspect", listener.local_addr().unwrap());
+        tokio::spawn(
+            axum::serve(listener, Router::new().route("/introspect", answer)).into_future(),
+        );
+        let config = {
+            let mut config = ResourceServerConfig::new(
+                "lab",
+                "https://idp.example/realms/lab",
+                Url::parse("https://mcp.example/site/lab/").unwrap(),
+            );
+            config.introspection = Some(IntrospectionClient {
+                client_id: "mcp".into(),
+                client_secret: SecretString::from("s"),
+            });
+            config
+        };
+        let metadata = IssuerMetadata {
+            issuer: config.issuer.clone(),
+            jwks_uri: None,
+            introspection_endpoint: Some(Url::parse(&endpoint).unwrap()),
+            scopes_supported: Vec::new(),
+        };
+        let rs = Arc::new(ResourceServer::new(config, &metadata, reqwest::Client::new()).unwrap());
+        let checks: Vec<_> = (0..16)
+            .map(|_| {
+                let rs = rs.clone();
+                tokio::spawn(async move { rs.verify("opaque-token").await })
+            })
+            .collect();
+        for check in checks {
+            assert_eq!(check.await.unwrap().unwrap().subject, "alice");
+        }
+        rs.verify("opaque-token").await.unwrap();
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
+        assert_eq!(rs.introspections(), 1);
     }
 
     #[test]
