@@ -95,67 +95,22 @@ fn run_async(job: impl Future<Output = Result<(), String>>) -> ExitCode {
     mcp_cli::run_async("rucio-mcp", job)
 }
 
-/// The sites of OIDC bridge mode: each `--site NAME` (a preset), `--site NAME=PATH`, or one
-/// `--site NAME --rucio-cfg PATH`.
+/// The sites of a server for many users (OIDC bridge and resource-server modes).
 fn resolve_sites(args: &SiteArgs) -> Result<Vec<SiteConfig>, String> {
-    if args.site.len() <= 1 && !args.site.iter().any(|s| s.contains('=')) {
-        return resolve(args).map(|one| vec![one]);
-    }
-    if args.rucio_cfg.is_some() {
-        return Err("with several sites, give each its rucio.cfg as --site NAME=PATH instead of --rucio-cfg".into());
-    }
     let env = Environment::from_process();
-    let mut sites: Vec<SiteConfig> = Vec::new();
-    for spec in &args.site {
-        let (name, path) = match spec.split_once('=') {
-            Some((name, path)) => (name.trim(), Some(std::path::Path::new(path.trim()))),
-            None => (spec.trim(), None),
-        };
-        if name.is_empty()
-            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(format!("--site {spec}: a site name is letters, digits, `-` and `_`"));
-        }
-        let resolved = site_config::resolve(Some(name), path, args.auth_type.as_deref(), &env)
-            .map_err(|e| e.to_string())?;
-        if sites.iter().any(|s| s.site == resolved.site) {
-            return Err(format!("--site {name} is given twice"));
-        }
-        sites.push(resolved);
-    }
-    Ok(sites)
+    site_config::resolve_many(
+        &args.site,
+        args.rucio_cfg.as_deref(),
+        args.auth_type.as_deref(),
+        &env,
+    )
+    .map_err(|e| e.to_string())
 }
 
+/// The one site of a single-identity server (stdio, shared-secret mode).
 fn resolve(args: &SiteArgs) -> Result<SiteConfig, String> {
-    let site = match args.site.as_slice() {
-        [] => None,
-        // `NAME=PATH`, as in OIDC bridge mode: the rucio.cfg at PATH served as NAME.
-        [one] if one.contains('=') => {
-            if args.rucio_cfg.is_some() {
-                return Err(format!("--site {one} names its rucio.cfg: drop --rucio-cfg"));
-            }
-            let (name, path) = one.split_once('=').unwrap_or((one, ""));
-            let env = Environment::from_process();
-            let path = std::path::Path::new(path.trim());
-            return site_config::resolve(
-                Some(name.trim()),
-                Some(path),
-                args.auth_type.as_deref(),
-                &env,
-            )
-            .map_err(|e| e.to_string());
-        }
-        [one] => Some(one.as_str()),
-        several => {
-            return Err(format!(
-                "one site per server in this mode, got {}: {} (run one server per site, or use OIDC bridge mode)",
-                several.len(),
-                several.join(", ")
-            ));
-        }
-    };
     let env = Environment::from_process();
-    site_config::resolve(site, args.rucio_cfg.as_deref(), args.auth_type.as_deref(), &env)
+    site_config::resolve_one(&args.site, args.rucio_cfg.as_deref(), args.auth_type.as_deref(), &env)
         .map_err(|e| e.to_string())
 }
 

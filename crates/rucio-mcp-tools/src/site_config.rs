@@ -26,6 +26,78 @@ pub enum SiteConfigError {
     BadAuthType(String),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// `--site` values that do not fit together or with the mode.
+    #[error("{0}")]
+    Sites(String),
+}
+
+/// A `--site` value: `NAME` (a preset, or the name of `--rucio-cfg`'s site) or `NAME=PATH` (the
+/// rucio.cfg at PATH served as NAME).
+fn site_spec(spec: &str) -> Result<(&str, Option<&Path>), SiteConfigError> {
+    let (name, path) = match spec.split_once('=') {
+        Some((name, path)) => (name.trim(), Some(Path::new(path.trim()))),
+        None => (spec.trim(), None),
+    };
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(SiteConfigError::Sites(format!(
+            "--site {spec}: a site name is letters, digits, `-` and `_`"
+        )));
+    }
+    Ok((name, path))
+}
+
+/// The one site of a single-identity server (stdio, shared-secret mode): no `--site` (the
+/// environment's or the default preset), one `NAME`, or one `NAME=PATH`.
+pub fn resolve_one(
+    sites: &[String],
+    rucio_cfg: Option<&Path>,
+    auth_type: Option<&str>,
+    env: &Environment,
+) -> Result<SiteConfig, SiteConfigError> {
+    match sites {
+        [] => resolve(None, rucio_cfg, auth_type, env),
+        [one] => match site_spec(one)? {
+            (_, Some(_)) if rucio_cfg.is_some() => Err(SiteConfigError::Sites(format!(
+                "--site {one} names its rucio.cfg: drop --rucio-cfg"
+            ))),
+            (name, Some(path)) => resolve(Some(name), Some(path), auth_type, env),
+            (name, None) => resolve(Some(name), rucio_cfg, auth_type, env),
+        },
+        several => Err(SiteConfigError::Sites(format!(
+            "one site per server in this mode, got {}: {} (run one server per site, or use OIDC bridge mode)",
+            several.len(),
+            several.join(", ")
+        ))),
+    }
+}
+
+/// The sites of a server for many users (OIDC bridge and resource-server modes): each `NAME` (a
+/// preset) or `NAME=PATH`, each once; or one `NAME` with `--rucio-cfg`.
+pub fn resolve_many(
+    sites: &[String],
+    rucio_cfg: Option<&Path>,
+    auth_type: Option<&str>,
+    env: &Environment,
+) -> Result<Vec<SiteConfig>, SiteConfigError> {
+    if sites.len() <= 1 {
+        return resolve_one(sites, rucio_cfg, auth_type, env).map(|one| vec![one]);
+    }
+    if rucio_cfg.is_some() {
+        return Err(SiteConfigError::Sites(
+            "with several sites, give each its rucio.cfg as --site NAME=PATH instead of --rucio-cfg"
+                .into(),
+        ));
+    }
+    let mut resolved: Vec<SiteConfig> = Vec::new();
+    for spec in sites {
+        let (name, path) = site_spec(spec)?;
+        let site = resolve(Some(name), path, auth_type, env)?;
+        if resolved.iter().any(|s| s.site == site.site) {
+            return Err(SiteConfigError::Sites(format!("--site {name} is given twice")));
+        }
+        resolved.push(site);
+    }
+    Ok(resolved)
 }
 
 /// Resolves the configuration for a stdio (or single-identity) server.

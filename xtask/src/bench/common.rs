@@ -72,6 +72,22 @@ impl Loadgen {
     }
 }
 
+/// The end of a suite: the table on stdout, the figures with the targets' verdicts in `path`.
+pub(crate) fn publish(
+    mut results: Value,
+    table: &str,
+    targets: Value,
+    path: &std::path::Path,
+) -> Result<(), String> {
+    results["targets"] = targets;
+    println!("{table}");
+    let text = serde_json::to_string_pretty(&results).map_err(|e| format!("JSON: {e}"))?;
+    std::fs::write(path, text + "\n")
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    eprintln!("\nxtask: JSON in {}", path.display());
+    Ok(())
+}
+
 pub(crate) fn num(v: &Value, path: &[&str]) -> Option<f64> {
     path.iter().try_fold(v, |v, key| v.get(*key))?.as_f64()
 }

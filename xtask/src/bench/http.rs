@@ -191,15 +191,7 @@ pub(crate) fn run(args: &HttpArgs) -> Result<(), String> {
         "memory": memory,
     });
     let (table, targets) = render(&results, args);
-    let mut results = results;
-    results["targets"] = targets;
-    println!("{table}");
-    let path = out.join("http.json");
-    let text = serde_json::to_string_pretty(&results).map_err(|e| format!("JSON: {e}"))?;
-    std::fs::write(&path, text + "\n")
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    eprintln!("\nxtask: JSON in {}", path.display());
-    Ok(())
+    super::common::publish(results, &table, targets, &out.join("http.json"))
 }
 
 /// What the bench needs of the local Rucio's env file.

@@ -115,15 +115,7 @@ pub(crate) fn run(args: &ResourceServerArgs) -> Result<(), String> {
         "load": load,
     });
     let (table, targets) = render(&results, args);
-    let mut results = results;
-    results["targets"] = targets;
-    println!("{table}");
-    let path = out.join("resource-server.json");
-    let text = serde_json::to_string_pretty(&results).map_err(|e| format!("JSON: {e}"))?;
-    std::fs::write(&path, text + "\n")
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    eprintln!("\nxtask: JSON in {}", path.display());
-    Ok(())
+    super::common::publish(results, &table, targets, &out.join("resource-server.json"))
 }
 
 /// The criterion bench; the median of each row in µs.
